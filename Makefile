@@ -1,0 +1,42 @@
+# Two entry points, each doing all set-up on a fresh machine:
+#   make demo   train a char-level LSTM on Shakespeare (bounded time), then print samples
+#   make test   run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DEMO_OUT ?= runs/demo
+DEMO_MINUTES ?= 4
+
+.PHONY: venv install install-test demo test test-all bench clean
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@touch $@
+
+venv: $(VENV)/.created
+
+$(VENV)/.installed: $(VENV)/.created pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/rnnkit train charlm --data shakespeare --config configs/charlm-demo.yaml \
+		--max-time $(DEMO_MINUTES) --out $(DEMO_OUT) --overwrite
+	$(VENV)/bin/rnnkit sample $(DEMO_OUT) --prime "ROMEO:" --length 600 --temperature 0.8 --seed 0
+
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m ''
+
+bench: install
+	$(PY) benchmarks/charlm.py --quick
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

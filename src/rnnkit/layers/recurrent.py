@@ -212,6 +212,9 @@ class HandRecurrent(_Recurrent):
             mask = t < lengths[:, None]  # (B, T)
             # reverse each row inside its own length; padding stays where it is
             rev_index = torch.where(mask, lengths[:, None] - 1 - t, t)
+            # zero the padding: its gradient is 0, but 0 * inf/nan in the weight gradient
+            # would still be nan (the fused kernel never reads padding at all)
+            x = x.masked_fill(~mask[:, :, None], 0.0)
         finals: List[List[Tensor]] = [[] for _ in parts]
         inp = x
         for layer in range(self.num_layers):

@@ -1,0 +1,1 @@
+"""The ``rnnkit`` command line (``rnnkit --help``)."""

@@ -1,0 +1,26 @@
+"""User-facing errors: one clear line, exit code 2, no traceback (the CLI catches them).
+
+Raise :class:`UserError` (or a subclass) for anything caused by the user's input: a missing
+file, a malformed corpus, a bad option, a checkpoint of the wrong kind. The message must
+name the file (or option) and the problem in one line.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input from the user; the CLI prints ``rnnkit: error: <message>`` and exits 2."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """A data file or corpus that cannot be used."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be loaded (missing, corrupt, wrong task, newer format)."""
+
+
+class ConfigError(UserError):
+    """An invalid configuration value or option."""

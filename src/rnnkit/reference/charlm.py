@@ -1,0 +1,235 @@
+"""A minibatch character language model trained with the NumPy engine alone.
+
+min-char-rnn (Karpathy 2015) grown up: an embedding, a stacked RNN/LSTM/GRU, a linear head
+and softmax cross-entropy, trained with Adam, gradient clipping and truncated BPTT with the
+state carried across consecutive windows::
+
+    e_t = E[x_t]                      (B, T, E)
+    h_t = encoder(e_t, h_{t-1})       (B, T, H)
+    z_t = W h_t + b                   (B, T, V)
+    L   = mean_t -log softmax(z_t)[x_{t+1}]
+
+The token stream is cut into ``batch_size`` contiguous streams; step s reads window s of
+every stream, so row b of one batch continues row b of the previous one and the final state
+is carried over (truncated BPTT: the gradient stops at the window boundary). After the last
+full window the streams start again from the beginning with a zero state.
+
+Parameters are returned in rnnkit's checkpoint layout (the torch path writes the same)::
+
+    task.embedding.weight (V, E)
+    encoder.weight_ih_l{k}, encoder.weight_hh_l{k}, encoder.bias_ih_l{k}, encoder.bias_hh_l{k}
+    task.head.weight (V, H), task.head.bias (V,)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from .base import Params
+from .ops import (cross_entropy_backward, cross_entropy_forward, embedding_backward,
+                  embedding_forward, linear_backward, linear_forward)
+from .optim import Adam, clip_grad_norm, clip_grad_value
+from .sequence import (RecurrentSpec, State, init_params, recurrent_backward, recurrent_forward,
+                       spec_from_params)
+
+EMBEDDING = "task.embedding.weight"
+HEAD_WEIGHT = "task.head.weight"
+HEAD_BIAS = "task.head.bias"
+ENCODER_PREFIX = "encoder."
+
+
+# ---------------------------------------------------------------------------------------------
+# parameters in checkpoint layout
+
+
+def init_charlm(vocab_size: int, cell: str = "lstm", embedding_dim: int = 64, hidden_size: int = 256,
+                num_layers: int = 2, rng: Optional[np.random.Generator] = None, dtype=np.float32,
+                forget_bias: Optional[float] = 1.0) -> Params:
+    """Fresh parameters, initialised as the torch modules are.
+
+    Embedding ~ N(0, 1) (``nn.Embedding``); encoder and head ~ U(-1/√H, 1/√H) (``nn.LSTM``,
+    ``nn.Linear``); for the LSTM the forget-gate bias b_ih + b_hh starts at ``forget_bias``
+    (as ``rnnkit.layers.LSTM``).
+    """
+    rng = np.random.default_rng() if rng is None else rng
+    spec = RecurrentSpec(cell, embedding_dim, hidden_size, num_layers)
+    enc = init_params(spec, rng, np.float64)
+    if cell == "lstm" and forget_bias is not None:
+        H = hidden_size
+        for k in range(num_layers):
+            enc[f"bias_ih_l{k}"][H:2 * H] = forget_bias
+            enc[f"bias_hh_l{k}"][H:2 * H] = 0.0
+    bound = 1.0 / math.sqrt(hidden_size)
+    params = {EMBEDDING: rng.standard_normal((vocab_size, embedding_dim))}
+    params.update({ENCODER_PREFIX + n: p for n, p in enc.items()})
+    params[HEAD_WEIGHT] = rng.uniform(-bound, bound, (vocab_size, hidden_size))
+    params[HEAD_BIAS] = rng.uniform(-bound, bound, (vocab_size,))
+    return {n: np.ascontiguousarray(p, dtype=dtype) for n, p in params.items()}
+
+
+def encoder_params(params: Params) -> Params:
+    """The encoder's part of a checkpoint dict, with the ``encoder.`` prefix removed."""
+    return {n[len(ENCODER_PREFIX):]: p for n, p in params.items() if n.startswith(ENCODER_PREFIX)}
+
+
+# ---------------------------------------------------------------------------------------------
+# one forward/backward pass
+
+
+def loss_and_grads(params: Params, cell: str, ids: np.ndarray, targets: np.ndarray,
+                   state: Optional[State] = None, need_grads: bool = True
+                   ) -> Tuple[float, Optional[Params], State]:
+    """ids, targets (B, T) int -> (mean cross-entropy in nats, grads keyed like params, final state)."""
+    enc = encoder_params(params)
+    spec = spec_from_params(cell, enc)
+    e, emb_cache = embedding_forward(ids, params[EMBEDDING])  # (B, T, E)
+    y, new_state, rec_cache = recurrent_forward(spec, enc, e, state)  # (B, T, H)
+    logits, lin_cache = linear_forward(y, params[HEAD_WEIGHT], params[HEAD_BIAS])  # (B, T, V)
+    loss, ce_cache = cross_entropy_forward(logits, targets)
+    if not need_grads:
+        return loss, None, new_state
+    dlogits = cross_entropy_backward(1.0, ce_cache)  # (B, T, V)
+    dy, dW, db = linear_backward(dlogits, lin_cache)  # (B, T, H)
+    de, _, denc, _ = recurrent_backward(dy, None, rec_cache)  # (B, T, E); truncated: drop dstate0
+    grads = {EMBEDDING: embedding_backward(de, emb_cache)}
+    grads.update({ENCODER_PREFIX + n: g for n, g in denc.items()})
+    grads[HEAD_WEIGHT], grads[HEAD_BIAS] = dW, db
+    return loss, grads, new_state
+
+
+# ---------------------------------------------------------------------------------------------
+# data: contiguous streams, consecutive windows
+
+
+class Streams:
+    """Cut ``tokens`` into ``batch_size`` contiguous streams read ``seq_len`` tokens at a time."""
+
+    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int) -> None:
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
+            raise ValueError("tokens must be a 1-D integer array of token ids")
+        n = (len(tokens) - 1) // batch_size  # inputs per stream
+        self.windows = n // seq_len
+        if self.windows < 1:
+            raise ValueError(f"{len(tokens)} tokens are too few for batch_size={batch_size} x "
+                             f"seq_len={seq_len} (need more than {batch_size * seq_len})")
+        starts = np.arange(batch_size)[:, None] * n  # (B, 1)
+        self.inputs = tokens[starts + np.arange(n)[None, :]]  # (B, n)
+        self.targets = tokens[starts + np.arange(n)[None, :] + 1]  # (B, n)
+        self.seq_len = seq_len
+
+    def window(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Window ``index`` (taken modulo the number of windows) -> ids, targets (B, T)."""
+        s = (index % self.windows) * self.seq_len
+        return self.inputs[:, s:s + self.seq_len], self.targets[:, s:s + self.seq_len]
+
+
+def unigram_entropy(tokens: np.ndarray, vocab_size: Optional[int] = None) -> float:
+    """Entropy (nats) of the token frequencies: the loss of the best context-free model."""
+    counts = np.bincount(np.asarray(tokens), minlength=vocab_size or 0).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def evaluate(params: Params, cell: str, tokens: np.ndarray, batch_size: int = 16, seq_len: int = 64) -> float:
+    """Mean cross-entropy (nats per token) over every full window, carrying the state."""
+    data = Streams(tokens, batch_size, seq_len)
+    state, total = None, 0.0
+    for w in range(data.windows):
+        ids, targets = data.window(w)
+        loss, _, state = loss_and_grads(params, cell, ids, targets, state, need_grads=False)
+        total += loss
+    return total / data.windows
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+class CharLMTrainer:
+    """Holds everything a run needs to continue: parameters, Adam, data position, carried state.
+
+    ``step()`` trains on the next window; ``state_dict()``/``load_state_dict()`` give the flat
+    arrays (optimizer buffers under ``optim.``, carried state under ``carry.``, ``window``) of
+    an exact resume.
+    """
+
+    def __init__(self, tokens: np.ndarray, vocab_size: int, *, cell: str = "lstm",
+                 embedding_dim: int = 64, hidden_size: int = 256, num_layers: int = 2,
+                 batch_size: int = 32, seq_len: int = 64, lr: float = 2e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
+                 clip_norm: Optional[float] = 1.0, clip_value: Optional[float] = None,
+                 seed: int = 0, dtype=np.float32, params: Optional[Params] = None) -> None:
+        tokens = np.asarray(tokens)
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
+            raise ValueError(f"token ids must lie in [0, {vocab_size})")
+        self.cell, self.clip_norm, self.clip_value = cell, clip_norm, clip_value
+        self.data = Streams(tokens, batch_size, seq_len)
+        if params is None:
+            params = init_charlm(vocab_size, cell, embedding_dim, hidden_size, num_layers,
+                                 np.random.default_rng(seed), dtype)
+        else:
+            params = {n: np.array(p, dtype=dtype) for n, p in params.items()}
+        self.params = params
+        self.optimizer = Adam(self.params, lr=lr, betas=betas, weight_decay=weight_decay)
+        self.window = 0  # windows consumed so far
+        self.carry: Optional[State] = None
+
+    def step(self) -> float:
+        """One Adam step on the next window of every stream; returns its mean loss (nats)."""
+        if self.window % self.data.windows == 0:
+            self.carry = None  # a new pass over the streams starts from a zero state
+        ids, targets = self.data.window(self.window)
+        loss, grads, self.carry = loss_and_grads(self.params, self.cell, ids, targets, self.carry)
+        if self.clip_value is not None:
+            clip_grad_value(grads, self.clip_value)
+        if self.clip_norm is not None:
+            clip_grad_norm(grads, self.clip_norm)
+        self.optimizer.step(grads)
+        self.window += 1
+        return loss
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        out = {f"optim.{k}": v for k, v in self.optimizer.state_dict().items()}
+        out["window"] = np.array(self.window, dtype=np.int64)
+        if self.carry is not None:
+            parts = self.carry if isinstance(self.carry, tuple) else (self.carry,)
+            out.update({f"carry.{i}": p for i, p in enumerate(parts)})
+        return out
+
+    def load_state_dict(self, state: Dict[str, np.ndarray]) -> None:
+        self.optimizer.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("optim.")})
+        self.window = int(state["window"])
+        parts = [state[f"carry.{i}"] for i in range(2) if f"carry.{i}" in state]
+        self.carry = None if not parts else (parts[0] if len(parts) == 1 else tuple(parts))
+
+
+def train(tokens: np.ndarray, vocab_size: int, *, cell: str = "lstm", embedding_dim: int = 64,
+          hidden_size: int = 256, num_layers: int = 2, batch_size: int = 32, seq_len: int = 64,
+          steps: int = 1000, lr: float = 2e-3, clip_norm: Optional[float] = 1.0,
+          clip_value: Optional[float] = None, weight_decay: float = 0.0, seed: int = 0,
+          dtype=np.float32, params: Optional[Params] = None, max_seconds: Optional[float] = None,
+          callback: Optional[Callable[[int, float], None]] = None) -> Params:
+    """Train a char-LM on ``tokens`` (1-D int ids < vocab_size) and return its parameters.
+
+    Runs ``steps`` Adam steps (or until ``max_seconds`` have passed), calling
+    ``callback(step, loss)`` after each (step counts from 1, loss in nats per token).
+    ``params`` (checkpoint layout) continues from given weights instead of a fresh init.
+    For an exact resume with optimizer state use :class:`CharLMTrainer` directly.
+    """
+    trainer = CharLMTrainer(tokens, vocab_size, cell=cell, embedding_dim=embedding_dim,
+                            hidden_size=hidden_size, num_layers=num_layers, batch_size=batch_size,
+                            seq_len=seq_len, lr=lr, weight_decay=weight_decay, clip_norm=clip_norm,
+                            clip_value=clip_value, seed=seed, dtype=dtype, params=params)
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        loss = trainer.step()
+        if callback is not None:
+            callback(step, loss)
+        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+            break
+    return trainer.params

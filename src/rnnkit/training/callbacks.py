@@ -1,0 +1,127 @@
+"""Callbacks: rnnkit checkpoints (safetensors + JSON, exact resume) and the time-budget schedule."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import lightning as L
+import numpy as np
+from lightning.pytorch.callbacks import Callback
+
+from .. import checkpoint as ckpt_io
+from .state import (carry_from_flat, carry_to_flat, optimizer_from_flat, optimizer_to_flat,
+                    rng_from_flat, rng_to_flat)
+
+
+class RnnkitCheckpoint(Callback):
+    """Writes rnnkit checkpoints every ``every`` global steps and at the end of training.
+
+    On resume it restores the optimizer and scheduler when training starts, and the RNG
+    states right before the first batch, so the continued run is bitwise identical to an
+    uninterrupted one on CPU.
+    """
+
+    def __init__(self, out: Path, every: int, keep: int, make_config: Callable[[Any], Dict[str, Any]],
+                 resume: Optional[ckpt_io.Checkpoint] = None) -> None:
+        self.out = Path(out)
+        self.every = every
+        self.keep = keep
+        self.make_config = make_config
+        self.resume = resume
+        self._restore_rng = resume is not None
+        self.last_saved: Optional[int] = None
+        self.metrics: Dict[str, float] = {}
+
+    # -- resume --------------------------------------------------------------------------
+    def on_train_start(self, trainer: L.Trainer, module) -> None:
+        if self.resume is None:
+            return
+        meta, tensors = self.resume.train_meta, self.resume.train_tensors
+        optimizer_from_flat(trainer.optimizers[0], tensors, meta["optimizer"])
+        trainer.lr_scheduler_configs[0].scheduler.load_state_dict(meta["scheduler"])
+        module.carry = carry_from_flat(tensors, meta["carry"], module.device)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if self._restore_rng:
+            rng_from_flat(self.resume.train_tensors, self.resume.train_meta["rng"])
+            self._restore_rng = False
+
+    # -- saving --------------------------------------------------------------------------
+    def on_validation_end(self, trainer, module) -> None:
+        for k in ("val_loss", "val_bpc"):
+            if k in trainer.callback_metrics:
+                self.metrics[k] = float(trainer.callback_metrics[k])
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        step = module.total_steps
+        if step % self.every == 0:
+            self.save(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        if self.last_saved != module.total_steps:
+            self.save(trainer, module)
+
+    def save(self, trainer: L.Trainer, module) -> None:
+        step = module.total_steps
+        weights = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
+        opt_tensors, opt_meta = optimizer_to_flat(trainer.optimizers[0])
+        rng_tensors, rng_meta = rng_to_flat()
+        carry_tensors, carry_meta = carry_to_flat(module.carry if trainer.world_size == 1 else None)
+        meta = {
+            "global_step": step,
+            "data_position": list(module.data_position),
+            "schedule_horizon": module.schedule_horizon,
+            "optimizer": opt_meta,
+            "scheduler": trainer.lr_scheduler_configs[0].scheduler.state_dict(),
+            "rng": rng_meta,
+            "carry": carry_meta,
+            "world_size": trainer.world_size,
+            "metrics": dict(self.metrics),
+        }
+        if trainer.global_rank != 0:
+            return
+        config = self.make_config(module)
+        config["metrics"] = dict(self.metrics)
+        config["global_step"] = step
+        target = self.out / "checkpoints" / ckpt_io.step_dir_name(step)
+        ckpt_io.write_checkpoint_dir(target, weights, config,
+                                     {**opt_tensors, **rng_tensors, **carry_tensors}, meta)
+        ckpt_io.publish_top_level(target, self.out)
+        ckpt_io.prune_step_dirs(self.out, self.keep, protect=[target])
+        self.last_saved = step
+
+
+class TimeBudgetHorizon(Callback):
+    """With only ``--max-time``, fix the cosine schedule's length after measuring speed.
+
+    After ``measure_steps`` steps the remaining time is converted into steps at the
+    measured rate; the horizon is then fixed (and saved), so the schedule itself does not
+    depend on timing noise from there on.
+    """
+
+    def __init__(self, minutes: float, measure_steps: int = 20) -> None:
+        self.seconds = minutes * 60.0
+        self.measure_steps = measure_steps
+        self._t0: Optional[float] = None
+        self._start_step = 0
+
+    def on_train_start(self, trainer, module) -> None:
+        self._t0 = time.monotonic()
+        self._start_step = module.total_steps
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if module.schedule_horizon is not None:
+            return
+        done = module.total_steps - self._start_step
+        if done >= self.measure_steps:
+            elapsed = time.monotonic() - self._t0
+            remaining = max(0.0, self.seconds - elapsed)
+            # validation passes cost time too: keep a 5% margin
+            module.schedule_horizon = module.total_steps + int(0.95 * remaining * done / max(elapsed, 1e-9))
+
+
+def final_val_loss(metrics: Dict[str, float]) -> Optional[float]:
+    v = metrics.get("val_loss")
+    return None if v is None or not np.isfinite(v) else v

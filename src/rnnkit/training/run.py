@@ -1,0 +1,180 @@
+"""Run a training job from a :class:`TrainConfig`: data, model, Lightning trainer, checkpoints."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .. import __version__
+from .. import checkpoint as ckpt_io
+from ..errors import ConfigError, DataError
+from .config import TrainConfig
+
+
+def prepare_out_dir(out: Optional[str], resume: bool, overwrite: bool) -> Path:
+    if not out:
+        raise ConfigError("--out DIR is required (where checkpoints are written)")
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: --out exists and is not a directory")
+    if not resume and ckpt_io.has_checkpoint(path):
+        if not overwrite:
+            raise ConfigError(f"{path}: already holds a checkpoint; pass --resume {path} to continue or --overwrite to replace it")
+        import shutil
+
+        for name in (ckpt_io.MODEL_FILE, ckpt_io.CONFIG_FILE, ckpt_io.TRAIN_TENSORS_FILE, ckpt_io.TRAIN_META_FILE):
+            (path / name).unlink(missing_ok=True)
+        shutil.rmtree(path / "checkpoints", ignore_errors=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{path}: --out is not writable ({e.strerror or e})") from None
+    return path
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's tips and the warnings that do not apply to stream training."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+    warnings.filterwarnings("ignore", message=".*LitLogger.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+    warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+
+
+def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = False,
+          callbacks: Optional[list] = None) -> Dict[str, Any]:
+    """Train (or resume) a model; returns a summary dict (steps, losses, checkpoint path)."""
+    if cfg.task != "charlm":
+        raise ConfigError(f"task {cfg.task!r} is not available yet (tasks: charlm)")
+    out = prepare_out_dir(cfg.run.out or resume, resume is not None, overwrite)
+    resumed = None
+    if resume is not None:
+        resumed = ckpt_io.find_resumable(Path(resume), expect_task=[cfg.task])
+        saved = resumed.config
+        for section in ("model", "data", "optim"):
+            setattr(cfg, section, type(getattr(cfg, section))(**saved["train"][section]))
+        if resumed.train_meta.get("world_size", 1) != 1:
+            warnings.warn("resuming a multi-process run: carried RNN state restarts from zero")
+
+    import lightning as L
+    import torch
+
+    quiet_lightning()
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    L.seed_everything(cfg.run.seed, workers=True, verbose=False)
+
+    from ..data.datasets import corpus_path
+    from ..data.text import CharVocab, encode_corpus
+    from ..tasks import charlm
+    from .callbacks import RnnkitCheckpoint, TimeBudgetHorizon
+    from .datamodule import StreamDataModule
+    from .module import SequenceModule
+
+    path = corpus_path(cfg.data.data)
+    vocab = CharVocab.from_json(resumed.config["data"]["vocab"]) if resumed else None
+    corpus = encode_corpus(path, name=cfg.data.data, vocab=vocab)
+    train_ids, val_ids = corpus.split(cfg.data.val_fraction)
+    need = cfg.data.batch_size * cfg.data.seq_len + 1
+    if len(train_ids) < need:
+        raise DataError(
+            f"{path}: corpus too short: {len(train_ids)} training characters, but one BPTT window "
+            f"for each of --batch-size {cfg.data.batch_size} streams needs {need} "
+            f"(--seq-len {cfg.data.seq_len}); lower --batch-size or --seq-len"
+        )
+    if len(val_ids) < 2:
+        val_ids = None
+
+    encoder, task = charlm.build(asdict(cfg.model), len(corpus.vocab))
+    module = SequenceModule(encoder, task, cfg.optim, schedule_horizon=cfg.run.max_steps)
+    start = (0, 0)
+    if resumed:
+        import numpy as np
+
+        state = {k: torch.from_numpy(np.array(v)) for k, v in resumed.weights.items()}
+        module.load_state_dict(state)
+        meta = resumed.train_meta
+        module.step_offset = int(meta["global_step"])
+        module.data_position = start = tuple(meta["data_position"])
+        module.schedule_horizon = meta.get("schedule_horizon") or cfg.run.max_steps
+        print(f"resumed from step {module.step_offset}", flush=True)
+
+    def make_config(mod) -> Dict[str, Any]:
+        return {
+            "task": cfg.task,
+            "rnnkit_version": __version__,
+            "model": asdict(cfg.model),
+            "data": {"corpus": cfg.data.data, "vocab": corpus.vocab.to_json()},
+            "train": {"model": asdict(cfg.model), "data": asdict(cfg.data), "optim": asdict(cfg.optim)},
+        }
+
+    remaining = None
+    if cfg.run.max_steps is not None:
+        remaining = cfg.run.max_steps - module.step_offset
+        if remaining <= 0:
+            print(f"already at step {module.step_offset} >= --max-steps {cfg.run.max_steps}; nothing to do")
+            return {"global_step": module.step_offset, "out": str(out), "metrics": {}}
+    if cfg.run.max_steps is None and cfg.run.max_time is None:
+        raise ConfigError("give a budget: --max-steps N and/or --max-time MINUTES")
+
+    ckpt_cb = RnnkitCheckpoint(out, cfg.run.checkpoint_every, cfg.run.keep_checkpoints, make_config, resumed)
+    cbs = [ckpt_cb] + list(callbacks or [])
+    if cfg.run.max_time is not None and module.schedule_horizon is None:
+        cbs.append(TimeBudgetHorizon(cfg.run.max_time))
+    if cfg.run.progress:
+        from lightning.pytorch.callbacks import TQDMProgressBar
+
+        cbs.append(TQDMProgressBar(refresh_rate=10))
+    logger: Any = False
+    if cfg.run.logger == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
+        logger = CSVLogger(str(out), name="logs", version="")
+    elif cfg.run.logger == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        logger = TensorBoardLogger(str(out), name="logs", version="")
+
+    clip_val, clip_alg = None, None
+    if cfg.optim.clip_value is not None:
+        clip_val, clip_alg = cfg.optim.clip_value, "value"
+    elif cfg.optim.clip_norm is not None:
+        clip_val, clip_alg = cfg.optim.clip_norm, "norm"
+    devices: Any = cfg.run.devices
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    trainer = L.Trainer(
+        max_steps=-1 if remaining is None else remaining,
+        max_time=None if cfg.run.max_time is None else datetime.timedelta(minutes=cfg.run.max_time),
+        accelerator=cfg.run.accelerator, devices=devices, strategy=cfg.run.strategy,
+        num_nodes=cfg.run.num_nodes,
+        gradient_clip_val=clip_val, gradient_clip_algorithm=clip_alg,
+        val_check_interval=cfg.run.val_every, check_val_every_n_epoch=None,
+        limit_val_batches=cfg.run.val_batches if cfg.run.val_batches else 1.0,
+        num_sanity_val_steps=0, enable_checkpointing=False, enable_model_summary=False,
+        enable_progress_bar=cfg.run.progress, logger=logger, callbacks=cbs,
+        use_distributed_sampler=False, log_every_n_steps=10, default_root_dir=str(out),
+    )
+    dm = StreamDataModule(train_ids, val_ids, cfg.data.batch_size, cfg.data.seq_len, start=start)
+    trainer.fit(module, datamodule=dm)
+    # a last validation at the final weights, so the checkpoint reports where it ended
+    final_val = None
+    if val_ids is not None and trainer.global_rank == 0:
+        loss, n = charlm.score_ids(module.encoder, module.task, val_ids, n_streams=16, seq_len=cfg.data.seq_len,
+                                   max_windows=cfg.run.val_batches)
+        final_val = loss
+        ckpt_cb.metrics.update({"val_loss": loss, "val_bpc": loss / 0.6931471805599453})
+        ckpt_cb.save(trainer, module)
+    return {"global_step": module.total_steps, "out": str(out), "val_loss": final_val,
+            "metrics": dict(ckpt_cb.metrics)}

@@ -191,13 +191,24 @@ def _refuse_pickle(path: Path) -> None:
             f"{path}: pickle-based checkpoint ({path.suffix}) refused; rnnkit loads only "
             f"safetensors + JSON checkpoint directories and never unpickles files"
         )
-    if path.is_file():
+    if path.is_file() and not _looks_like_safetensors(path):
         with open(path, "rb") as f:
             head = f.read(4)
-        if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head == b"PK\x03\x04":
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") or head == b"PK\x03\x04":
             raise RefusedCheckpoint(
                 f"{path}: this looks like a pickle/torch.save file; rnnkit never unpickles files"
             )
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    """safetensors: an 8-byte little-endian header size, then a JSON object."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return head[8:9] == b"{" and 8 + n <= size
 
 
 def _load_json(path: Path) -> Dict[str, Any]:

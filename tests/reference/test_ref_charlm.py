@@ -78,3 +78,33 @@ def test_trainer_resume_is_exact():
         assert a.step() == b.step()
     for n in a.params:
         np.testing.assert_array_equal(a.params[n], b.params[n])
+
+
+def test_streams_match_the_torch_path_layout():
+    from rnnkit.data.streams import StreamLayout
+    ids = np.arange(103)
+    ours = charlm.Streams(ids, batch_size=4, seq_len=6)
+    theirs = StreamLayout(len(ids), n_streams=4, seq_len=6)
+    assert ours.windows == theirs.n_windows == 4
+    for w in range(ours.windows):
+        for a, b in zip(ours.window(w), theirs.window(ids, w)):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ours.window(ours.windows)[0], ours.window(0)[0])  # wraps around
+
+
+def test_hand_encoder_names_are_accepted():
+    ids, V = corpus()
+    params = charlm.init_charlm(V, "hand-gru", 4, 6, 1, rng=np.random.default_rng(0))
+    assert params["encoder.weight_hh_l0"].shape == (18, 6)
+    loss, _, _ = charlm.loss_and_grads(params, "hand-gru", ids[None, :8], ids[None, 1:9])
+    assert np.isfinite(loss)
+
+
+def test_module_main_prints_a_curve(tmp_path, capsys):
+    path = tmp_path / "tiny.txt"
+    path.write_text(TEXT * 5, encoding="utf-8")
+    charlm.main([str(path), "--cell", "gru", "--hidden-size", "8", "--embedding-dim", "4",
+                 "--batch-size", "2", "--seq-len", "8", "--steps", "3", "--every", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[2].split() == ["step", "seconds", "train_loss", "val_loss"]
+    assert [int(line.split()[0]) for line in lines[3:]] == [1, 2, 3]

@@ -13,7 +13,7 @@ import pytest
 from rnnkit.reference import (RecurrentSpec, SimpleRNN, check_gradients, cross_entropy_backward,
                               cross_entropy_forward, embedding_backward, embedding_forward,
                               linear_backward, linear_forward, numerical_gradient, relative_error)
-from _reference_helpers import make_problem, numpy_run
+from .helpers import make_problem, numpy_run
 
 TOL = 1e-6
 

@@ -7,7 +7,7 @@ from rnnkit.reference import (GRU, LSTM, RecurrentSpec, gru_step_forward, init_p
                               layer_forward, lstm_step_forward, recurrent_backward,
                               recurrent_forward, relative_error, rnn_step_forward, spec_from_params,
                               zero_state)
-from _reference_helpers import as_tuple, make_problem
+from .helpers import as_tuple, make_problem
 
 CELLS = ["rnn", "rnn-relu", "lstm", "gru"]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnkit.reference import RecurrentSpec, relative_error
-from _reference_helpers import make_problem, numpy_run, torch_run
+from .helpers import make_problem, numpy_run, torch_run
 
 CELLS = ["rnn", "rnn-relu", "lstm", "gru"]
 TOL = {np.float64: 1e-10, np.float32: 1e-5}

@@ -46,6 +46,11 @@ ENCODER_PREFIX = "encoder."
 # parameters in checkpoint layout
 
 
+def _cell(name: str) -> str:
+    """rnnkit encoder name -> engine cell: ``hand-lstm`` (same weights) is ``lstm`` here."""
+    return name.removeprefix("hand-")
+
+
 def init_charlm(vocab_size: int, cell: str = "lstm", embedding_dim: int = 64, hidden_size: int = 256,
                 num_layers: int = 2, rng: Optional[np.random.Generator] = None, dtype=np.float32,
                 forget_bias: Optional[float] = 1.0) -> Params:
@@ -56,6 +61,7 @@ def init_charlm(vocab_size: int, cell: str = "lstm", embedding_dim: int = 64, hi
     (as ``rnnkit.layers.LSTM``).
     """
     rng = np.random.default_rng() if rng is None else rng
+    cell = _cell(cell)
     spec = RecurrentSpec(cell, embedding_dim, hidden_size, num_layers)
     enc = init_params(spec, rng, np.float64)
     if cell == "lstm" and forget_bias is not None:
@@ -85,7 +91,7 @@ def loss_and_grads(params: Params, cell: str, ids: np.ndarray, targets: np.ndarr
                    ) -> Tuple[float, Optional[Params], State]:
     """ids, targets (B, T) int -> (mean cross-entropy in nats, grads keyed like params, final state)."""
     enc = encoder_params(params)
-    spec = spec_from_params(cell, enc)
+    spec = spec_from_params(_cell(cell), enc)
     e, emb_cache = embedding_forward(ids, params[EMBEDDING])  # (B, T, E)
     y, new_state, rec_cache = recurrent_forward(spec, enc, e, state)  # (B, T, H)
     logits, lin_cache = linear_forward(y, params[HEAD_WEIGHT], params[HEAD_BIAS])  # (B, T, V)
@@ -106,26 +112,30 @@ def loss_and_grads(params: Params, cell: str, ids: np.ndarray, targets: np.ndarr
 
 
 class Streams:
-    """Cut ``tokens`` into ``batch_size`` contiguous streams read ``seq_len`` tokens at a time."""
+    """Cut ``tokens`` into ``batch_size`` contiguous streams read ``seq_len`` tokens at a time.
+
+    The same layout as ``rnnkit.data.streams.StreamLayout`` (full windows only), so a window
+    index means the same position in both engines. ``tokens`` may be a memory map: windows are
+    read on demand.
+    """
 
     def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int) -> None:
-        tokens = np.asarray(tokens)
         if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
             raise ValueError("tokens must be a 1-D integer array of token ids")
-        n = (len(tokens) - 1) // batch_size  # inputs per stream
-        self.windows = n // seq_len
+        self.tokens, self.batch_size, self.seq_len = tokens, batch_size, seq_len
+        self.stream_len = (len(tokens) - 1) // batch_size  # inputs per stream
+        self.windows = self.stream_len // seq_len
         if self.windows < 1:
             raise ValueError(f"{len(tokens)} tokens are too few for batch_size={batch_size} x "
                              f"seq_len={seq_len} (need more than {batch_size * seq_len})")
-        starts = np.arange(batch_size)[:, None] * n  # (B, 1)
-        self.inputs = tokens[starts + np.arange(n)[None, :]]  # (B, n)
-        self.targets = tokens[starts + np.arange(n)[None, :] + 1]  # (B, n)
-        self.seq_len = seq_len
 
     def window(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Window ``index`` (taken modulo the number of windows) -> ids, targets (B, T)."""
-        s = (index % self.windows) * self.seq_len
-        return self.inputs[:, s:s + self.seq_len], self.targets[:, s:s + self.seq_len]
+        """Window ``index`` (taken modulo the number of windows) -> ids, targets (B, T) int64."""
+        start = (index % self.windows) * self.seq_len
+        starts = np.arange(self.batch_size) * self.stream_len + start  # (B,)
+        rows = np.asarray(self.tokens[starts[:, None] + np.arange(self.seq_len + 1)[None, :]],
+                          dtype=np.int64)  # (B, T + 1)
+        return rows[:, :-1], rows[:, 1:]
 
 
 def unigram_entropy(tokens: np.ndarray, vocab_size: Optional[int] = None) -> float:
@@ -137,7 +147,7 @@ def unigram_entropy(tokens: np.ndarray, vocab_size: Optional[int] = None) -> flo
 
 def evaluate(params: Params, cell: str, tokens: np.ndarray, batch_size: int = 16, seq_len: int = 64) -> float:
     """Mean cross-entropy (nats per token) over every full window, carrying the state."""
-    data = Streams(tokens, batch_size, seq_len)
+    data = Streams(np.asarray(tokens), batch_size, seq_len)
     state, total = None, 0.0
     for w in range(data.windows):
         ids, targets = data.window(w)
@@ -164,7 +174,7 @@ class CharLMTrainer:
                  betas: Tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0,
                  clip_norm: Optional[float] = 1.0, clip_value: Optional[float] = None,
                  seed: int = 0, dtype=np.float32, params: Optional[Params] = None) -> None:
-        tokens = np.asarray(tokens)
+        tokens = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
         if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
             raise ValueError(f"token ids must lie in [0, {vocab_size})")
         self.cell, self.clip_norm, self.clip_value = cell, clip_norm, clip_value
@@ -233,3 +243,60 @@ def train(tokens: np.ndarray, vocab_size: int, *, cell: str = "lstm", embedding_
         if max_seconds is not None and time.perf_counter() - start >= max_seconds:
             break
     return trainer.params
+
+
+# ---------------------------------------------------------------------------------------------
+# python -m rnnkit.reference.charlm TEXT_FILE: a torch-free training run that prints its curve
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Train a char-LM on a text file with the NumPy engine "
+                                             "alone; print the loss curve (nats/char).")
+    ap.add_argument("text", help="UTF-8 text file; the last 10%% is held out")
+    ap.add_argument("--cell", default="lstm")
+    ap.add_argument("--embedding-dim", type=int, default=32)
+    ap.add_argument("--hidden-size", type=int, default=128)
+    ap.add_argument("--num-layers", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--seq-len", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
+    ap.add_argument("--every", type=int, default=100, help="evaluate every N steps")
+    ap.add_argument("--val-chars", type=int, default=20000, help="held-out chars evaluated")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    with open(args.text, encoding="utf-8") as f:
+        text = f.read()
+    chars = sorted(set(text))
+    lookup = {c: i for i, c in enumerate(chars)}
+    ids = np.fromiter((lookup[c] for c in text), dtype=np.int64, count=len(text))
+    split = int(0.9 * len(ids))
+    train_ids, val_ids = ids[:split], ids[split:split + args.val_chars]
+    V = len(chars)
+    print(f"# {len(ids)} chars, vocabulary {V}, unigram entropy {unigram_entropy(train_ids, V):.3f} nats, "
+          f"uniform {math.log(V):.3f}")
+    print(f"# {args.cell} {args.num_layers}x{args.hidden_size}, embedding {args.embedding_dim}, "
+          f"batch {args.batch_size}x{args.seq_len}, Adam lr {args.lr}, clip 1.0, float32")
+    print("step  seconds  train_loss  val_loss")
+    trainer = CharLMTrainer(train_ids, V, cell=args.cell, embedding_dim=args.embedding_dim,
+                            hidden_size=args.hidden_size, num_layers=args.num_layers,
+                            batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, seed=args.seed)
+    start, recent = time.perf_counter(), []
+    for step in range(1, args.steps + 1):
+        recent.append(trainer.step())
+        elapsed = time.perf_counter() - start
+        done = step == args.steps or (args.minutes is not None and elapsed >= 60 * args.minutes)
+        if step % args.every == 0 or step == 1 or done:
+            val = evaluate(trainer.params, args.cell, val_ids, batch_size=16, seq_len=args.seq_len)
+            print(f"{step:5d}  {elapsed:7.1f}  {np.mean(recent):10.3f}  {val:8.3f}", flush=True)
+            recent = []
+        if done:
+            break
+
+
+if __name__ == "__main__":
+    main()

@@ -229,7 +229,7 @@ def recurrent_forward(spec: RecurrentSpec, params: Params, x: Array, state: Opti
             layer_caches.append(c)
         inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)  # (B, T, D*H)
     final_state = _pack(spec, tuple(np.stack(p) for p in final))  # (L*D, B, H) each
-    return inp, final_state, (spec, layer_caches)
+    return inp, final_state, (spec, layer_caches, x.shape, x.dtype)
 
 
 def recurrent_backward(dy: Optional[Array], dstate: Optional[State], cache: tuple
@@ -240,10 +240,8 @@ def recurrent_backward(dy: Optional[Array], dstate: Optional[State], cache: tupl
     -> dx (B, T, C), dL/d(initial state) (same structure as the state), grads (parameter
     name -> array, PyTorch names) and dh (L*D, B, T, H), dL/dh_t for every layer/direction.
     """
-    spec, layer_caches = cache
+    spec, layer_caches, (B, T, _), dtype = cache
     L, D, H = spec.num_layers, spec.num_directions, spec.hidden_size
-    B, T = layer_caches[0][4][:2]
-    dtype = layer_caches[0][5][0].dtype
     if dy is None:
         dy = np.zeros((B, T, D * H), dtype)
     parts = _unpack(spec, dstate)

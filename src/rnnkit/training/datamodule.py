@@ -67,11 +67,18 @@ class StreamDataModule(L.LightningDataModule):
         world, rank = self.trainer.world_size, self.trainer.global_rank
         layout = self.train_layout(world)
         rows = slice(rank * self.batch_size, (rank + 1) * self.batch_size)
-        return DataLoader(TrainWindows(self.train_ids, layout, rows, self.start), batch_size=None)
+        return DataLoader(TrainWindows(self.train_ids, layout, rows, self.start), batch_size=None,
+                          generator=_private_generator())
 
     def val_dataloader(self) -> DataLoader:
         if self.val_ids is None or len(self.val_ids) < 2:
             return []
         streams = max(1, min(self.val_streams, (len(self.val_ids) - 1) // max(1, self.seq_len)))
         layout = StreamLayout(len(self.val_ids), streams, self.seq_len, drop_last=False)
-        return DataLoader(EvalWindows(self.val_ids, layout), batch_size=None)
+        return DataLoader(EvalWindows(self.val_ids, layout), batch_size=None, generator=_private_generator())
+
+
+def _private_generator() -> torch.Generator:
+    """DataLoader iterators draw a seed from their generator on creation; with the default
+    (global) one, every validation pass would shift the dropout RNG and break exact resume."""
+    return torch.Generator().manual_seed(0)

@@ -107,7 +107,9 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         meta = resumed.train_meta
         module.step_offset = int(meta["global_step"])
         module.data_position = start = tuple(meta["data_position"])
-        module.schedule_horizon = meta.get("schedule_horizon") or cfg.run.max_steps
+        # the schedule spans --max-steps global steps when given (the same command after a
+        # crash resumes the same plan; a larger --max-steps extends it), else the saved plan
+        module.schedule_horizon = cfg.run.max_steps or meta.get("schedule_horizon")
         print(f"resumed from step {module.step_offset}", flush=True)
 
     def make_config(mod) -> Dict[str, Any]:

@@ -1,0 +1,111 @@
+"""Training runs on a tiny corpus: determinism, exact resume, checkpoints, budgets."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit import checkpoint as C
+from rnnkit.cli.main import main
+from tests.util import tiny_train_args
+
+
+def _weights(path):
+    return C.load_checkpoint(path).weights
+
+
+def _interrupted_run(argv, stop_at):
+    """Run the CLI's training with a callback that stops it after ``stop_at`` steps."""
+    import lightning as L
+
+    from rnnkit.cli.main import build_parser, _overrides
+    from rnnkit.training.config import build_config
+    from rnnkit.training.run import train
+
+    class Stop(L.Callback):
+        def on_train_batch_end(self, trainer, module, *args):
+            if module.total_steps >= stop_at:
+                trainer.should_stop = True
+
+    args = build_parser().parse_args(argv)
+    cfg = build_config({}, _overrides(args))
+    cfg.run.progress = False
+    train(cfg, callbacks=[Stop()])
+
+
+def test_same_seed_same_weights_and_resume_is_bitwise_identical(tiny_corpus, tmp_path, capsys):
+    extra = ("--dropout", "0.2", "--seed", "3")
+    assert main(tiny_train_args(tiny_corpus, tmp_path / "a", "--max-steps", "10", *extra)) == 0
+    assert main(tiny_train_args(tiny_corpus, tmp_path / "b", "--max-steps", "10", *extra)) == 0
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa), "same seed must give the same run"
+
+    # the same command interrupted after 4 steps (mid-pass, with carried state), then resumed
+    _interrupted_run(tiny_train_args(tiny_corpus, tmp_path / "c", "--max-steps", "10", *extra), stop_at=4)
+    capsys.readouterr()
+    assert main(tiny_train_args(tiny_corpus, tmp_path / "c", "--max-steps", "10", "--resume", str(tmp_path / "c"), *extra)) == 0
+    assert "resumed from step 4" in capsys.readouterr().out
+    wc = _weights(tmp_path / "c")
+    for k in wa:
+        assert np.array_equal(wa[k], wc[k]), f"{k} differs after resume"
+    meta = json.loads((tmp_path / "c" / C.TRAIN_META_FILE).read_text())
+    assert meta["global_step"] == 10
+    assert meta["carry"] is not None, "the carried RNN state is part of the train state"
+
+
+def test_resume_crosses_an_epoch_boundary_exactly(tmp_path):
+    from tests.util import make_text
+
+    corpus = tmp_path / "small.txt"
+    corpus.write_text(make_text(12), encoding="utf-8")  # ~4 windows per pass: several passes
+    extra = ("--seed", "1", "--val-fraction", "0.2")
+    assert main(tiny_train_args(corpus, tmp_path / "a", "--max-steps", "12", *extra)) == 0
+    _interrupted_run(tiny_train_args(corpus, tmp_path / "b", "--max-steps", "12", *extra), stop_at=7)
+    assert main(tiny_train_args(corpus, tmp_path / "b", "--max-steps", "12", "--resume", str(tmp_path / "b"), *extra)) == 0
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert json.loads((tmp_path / "b" / C.TRAIN_META_FILE).read_text())["data_position"][0] >= 1
+
+
+def test_checkpoint_layout_and_periodic_pruning(tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "10", "--keep-checkpoints", "2")) == 0
+    for name in (C.MODEL_FILE, C.CONFIG_FILE, C.TRAIN_TENSORS_FILE, C.TRAIN_META_FILE):
+        assert (out / name).is_file()
+    assert [d.name for d in C.list_step_dirs(out)] == ["step-0000009", "step-0000010"]
+    cfg = json.loads((out / C.CONFIG_FILE).read_text())
+    assert cfg["task"] == "charlm" and cfg["format_version"] == C.FORMAT_VERSION
+    assert cfg["model"]["hidden_size"] == 16 and "".join(cfg["data"]["vocab"]).startswith("\n ")
+    assert cfg["metrics"]["val_loss"] > 0 and abs(cfg["metrics"]["val_bpc"] * np.log(2) - cfg["metrics"]["val_loss"]) < 1e-9
+
+
+def test_loss_falls_and_csv_log_is_written(tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    args = tiny_train_args(tiny_corpus, out, "--max-steps", "80", "--lr", "2e-2", "--hidden", "48",
+                           "--batch-size", "16", "--seq-len", "32", "--val-every", "40",
+                           "--checkpoint-every", "40", "--logger", "csv")
+    assert main(args) == 0
+    rows = list(csv.DictReader(open(out / "logs" / "metrics.csv")))
+    train = [float(r["train_loss"]) for r in rows if r.get("train_loss")]
+    assert train[-1] < train[0] - 0.8, train
+    val = json.loads((out / C.CONFIG_FILE).read_text())["metrics"]["val_loss"]
+    assert val < np.log(len(set(tiny_corpus.read_text()))) - 1.0, "well below the uniform baseline"
+
+
+def test_value_clipping_and_gru_encoder_train(tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "3", "--encoder", "gru", "--clip-value", "5")) == 0
+    cfg = json.loads((out / C.CONFIG_FILE).read_text())
+    assert cfg["model"]["encoder"] == "gru" and cfg["train"]["optim"]["clip_value"] == 5.0
+
+
+def test_max_steps_already_reached_is_a_no_op(tiny_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "3")) == 0
+    before = (out / C.MODEL_FILE).read_bytes()
+    assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "3", "--resume", str(out))) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / C.MODEL_FILE).read_bytes() == before

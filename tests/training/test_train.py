@@ -21,7 +21,8 @@ def _interrupted_run(argv, stop_at):
     """Run the CLI's training with a callback that stops it after ``stop_at`` steps."""
     import lightning as L
 
-    from rnnkit.cli.main import build_parser, _overrides
+    from rnnkit.cli.common import overrides_from
+    from rnnkit.cli.main import build_parser
     from rnnkit.training.config import build_config
     from rnnkit.training.run import train
 
@@ -31,7 +32,7 @@ def _interrupted_run(argv, stop_at):
                 trainer.should_stop = True
 
     args = build_parser().parse_args(argv)
-    cfg = build_config({}, _overrides(args))
+    cfg = build_config({}, overrides_from(args), task=args.task)
     cfg.run.progress = False
     train(cfg, callbacks=[Stop()])
 

@@ -10,7 +10,10 @@ reorganises the same PyTorch-layout weights for stepping (float32):
   gates from ``[h_{k-1}; h_k]`` (for GRU the candidate's hidden part stays separate,
   because the reset gate multiplies ``W_hn h + b_hn``);
 * LSTM's sigmoid gates are computed with the same ``tanh`` call as the candidate
-  (σ(x) = (1 + tanh(x/2)) / 2, with i, f, o rows pre-scaled by 1/2).
+  (σ(x) = (1 + tanh(x/2)) / 2, with i, f, o rows pre-scaled by 1/2);
+* matrices are stored transposed, (in, G): OpenBLAS's row-vector product ``x @ W^T`` streams
+  them ~10% faster than ``W @ x`` at hidden 512, where the 12 MB of weights per token no
+  longer fit the L2 caches and memory bandwidth sets the pace.
 
 The results equal the PyTorch modules up to float32 rounding (tests/tasks/test_charlm.py).
 """
@@ -56,16 +59,16 @@ class RecurrentLMRuntime:
                 if k == 0:
                     layer["table"] = f32(emb @ w_ih.T.astype(np.float64) + b_ih)  # (V, 3H)
                 else:
-                    layer["w_ih"] = w_ih
+                    layer["w_ih_t"] = f32(w_ih.T)  # (H, 3H)
                     layer["b_ih"] = b_ih
-                layer["w_hh"], layer["b_hh"] = w_hh, b_hh
+                layer["w_hh_t"], layer["b_hh"] = f32(w_hh.T), b_hh
             else:
                 b = b_ih + b_hh
                 if k == 0:
                     layer["table"] = f32((emb @ w_ih.T.astype(np.float64) + b) * scale)  # (V, G)
-                    layer["w_hh"] = f32(w_hh * scale[:, None])
+                    layer["w_hh_t"] = f32((w_hh * scale[:, None]).T)  # (H, G)
                 else:
-                    layer["w_cat"] = f32(np.concatenate([w_ih, w_hh], axis=1) * scale[:, None])  # (G, 2H)
+                    layer["w_cat_t"] = f32((np.concatenate([w_ih, w_hh], axis=1) * scale[:, None]).T)  # (2H, G)
                     layer["b"] = f32(b * scale)
             self.layers.append(layer)
 
@@ -94,17 +97,21 @@ class RecurrentLMRuntime:
             h = st[0]
             if self.kind == "lstm":
                 if k == 0:
-                    g = layer["table"][token] + layer["w_hh"] @ h  # (4H,)
+                    g = h @ layer["w_hh_t"]  # (4H,)
+                    g += layer["table"][token]
                 else:
-                    g = layer["w_cat"] @ np.concatenate([x, h]) + layer["b"]
-                t = np.tanh(g)
+                    g = np.concatenate([x, h]) @ layer["w_cat_t"]
+                    g += layer["b"]
+                t = np.tanh(g, out=g)
                 sig = t * 0.5 + 0.5  # σ on the pre-halved i, f, o rows
-                c = sig[H:2 * H] * st[1] + sig[:H] * t[2 * H:3 * H]
-                h = sig[3 * H:] * np.tanh(c)
+                c = sig[H:2 * H] * st[1]
+                c += sig[:H] * t[2 * H:3 * H]
+                h = np.tanh(c) * sig[3 * H:]
                 new_state.append((h, c))
             elif self.kind == "gru":
-                gi = layer["table"][token] if k == 0 else layer["w_ih"] @ x + layer["b_ih"]
-                gh = layer["w_hh"] @ h + layer["b_hh"]
+                gi = layer["table"][token] if k == 0 else x @ layer["w_ih_t"] + layer["b_ih"]
+                gh = h @ layer["w_hh_t"]
+                gh += layer["b_hh"]
                 rz = gi[:2 * H] + gh[:2 * H]
                 rz = 0.5 * np.tanh(0.5 * rz) + 0.5
                 n = np.tanh(gi[2 * H:] + rz[:H] * gh[2 * H:])
@@ -112,14 +119,17 @@ class RecurrentLMRuntime:
                 h = n + z * (h - n)  # (1 - z) n + z h
                 new_state.append((h,))
             else:
-                a = (layer["table"][token] + layer["w_hh"] @ h) if k == 0 else \
-                    layer["w_cat"] @ np.concatenate([x, h]) + layer["b"]
+                if k == 0:
+                    a = h @ layer["w_hh_t"]
+                    a += layer["table"][token]
+                else:
+                    a = np.concatenate([x, h]) @ layer["w_cat_t"]
+                    a += layer["b"]
                 h = np.tanh(a) if self.kind == "rnn" else np.maximum(a, 0)
                 new_state.append((h,))
             x = h
         logits = self.head_w @ x + self.head_b  # (V,)
         return logits, new_state
-
 
 def resolve_engine(model_cfg: dict, engine: str = "auto") -> str:
     """``auto`` -> ``numpy`` for recurrent encoders, else ``torch``; refuse impossible asks."""

@@ -14,16 +14,15 @@ torch ``step()``.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import Encoder, build_encoder, detach_state
+from ..layers import Encoder, build_encoder
 from ..reference.runtime import numpy_stepper, resolve_engine
-from ..reference.generate import generate  # noqa: F401  (re-exported: the generation loop)
 
 LN2 = math.log(2.0)
 
@@ -32,6 +31,7 @@ class CharLMTask(nn.Module):
     """Embedding in, next-character logits out."""
 
     name = "charlm"
+    stream = True  # batches continue each other: the training loop may carry the state
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder_size: int,
                  dropout: float = 0.0, tie_weights: bool = False) -> None:
@@ -60,7 +60,7 @@ class CharLMTask(nn.Module):
 
 
 def build(model_cfg: dict, vocab_size: int) -> Tuple[Encoder, CharLMTask]:
-    """Encoder + task from a model config dict (ModelConfig fields)."""
+    """Encoder + task from a model config dict (CharLMModelConfig fields)."""
     encoder = build_encoder(model_cfg["encoder"], model_cfg["embedding_dim"], model_cfg["hidden_size"],
                             num_layers=model_cfg["num_layers"], dropout=model_cfg["dropout"])
     task = CharLMTask(vocab_size, model_cfg["embedding_dim"], encoder.output_size,

@@ -1,7 +1,8 @@
 """Typed run configuration: dataclasses with one docstring-like ``help`` per field.
 
 A run is described by :class:`TrainConfig` (``model``, ``data``, ``optim``, ``run``
-sections). Values come, in increasing priority, from the dataclass defaults, a YAML file
+sections). ``model`` and ``data`` are task-specific dataclasses, registered per task in
+:data:`TASK_SECTIONS`; ``optim`` and ``run`` are shared by every task. Values come, in increasing priority, from the dataclass defaults, a YAML file
 (``--config``; same nesting as the dataclasses) and command-line flags; the CLI flags are
 generated from the ``flag``/``help`` metadata below, so ``--help`` documents every field.
 Each section validates itself in ``__post_init__``; the whole config is saved with every
@@ -32,7 +33,9 @@ def _require(cond: bool, msg: str) -> None:
 
 
 @dataclass
-class ModelConfig:
+class CharLMModelConfig:
+    """Model of the ``charlm`` task: embedding -> encoder -> next-character head."""
+
     encoder: str = opt("lstm", "--encoder", "sequence encoder", choices=ENCODER_NAMES)
     hidden_size: int = opt(512, "--hidden", "hidden units per layer and direction")
     num_layers: int = opt(2, "--layers", "stacked recurrent layers")
@@ -51,7 +54,9 @@ class ModelConfig:
 
 
 @dataclass
-class DataConfig:
+class CharLMDataConfig:
+    """Data of the ``charlm`` task: a corpus cut into contiguous BPTT streams."""
+
     data: str = opt("shakespeare", "--data", "corpus: shakespeare, tinyshakespeare, or a text file/folder")
     seq_len: int = opt(128, "--seq-len", "BPTT window: time steps per batch (state carries across windows)")
     batch_size: int = opt(64, "--batch-size", "parallel streams per batch (per process)")
@@ -65,6 +70,8 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
+    """Optimisation, shared by every task: AdamW, warm-up + cosine schedule, clipping."""
+
     lr: float = opt(2e-3, "--lr", "peak learning rate (AdamW)")
     weight_decay: float = opt(0.01, "--weight-decay", "AdamW weight decay (not applied to biases)")
     beta2: float = opt(0.99, "--beta2", "AdamW beta2")
@@ -91,6 +98,8 @@ class OptimConfig:
 
 @dataclass
 class RunConfig:
+    """Budgets, checkpoints, logging and hardware, shared by every task."""
+
     out: Optional[str] = opt(None, "--out", "checkpoint directory (required)")
     max_steps: Optional[int] = opt(None, "--max-steps", "stop after this many global steps (counts across resumes)")
     max_time: Optional[float] = opt(None, "--max-time", "stop after this many minutes of training")
@@ -122,16 +131,27 @@ class RunConfig:
         _require(self.num_nodes >= 1, f"--num-nodes must be >= 1, got {self.num_nodes}")
 
 
-SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "run": RunConfig}
+# task -> its model and data sections; a new task registers its dataclasses here
+TASK_SECTIONS: Dict[str, Dict[str, type]] = {
+    "charlm": {"model": CharLMModelConfig, "data": CharLMDataConfig},
+}
+SHARED_SECTIONS: Dict[str, type] = {"optim": OptimConfig, "run": RunConfig}
+
+
+def sections_for(task: str) -> Dict[str, type]:
+    """The four section classes of ``task`` (model, data, optim, run)."""
+    if task not in TASK_SECTIONS:
+        raise ConfigError(f"unknown task {task!r}; trainable tasks: {', '.join(TASK_SECTIONS)}")
+    return {**TASK_SECTIONS[task], **SHARED_SECTIONS}
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; saved (minus ``run``) in every checkpoint."""
+    """Everything a training run needs; saved with every checkpoint."""
 
     task: str = "charlm"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = field(default_factory=CharLMModelConfig)
+    data: Any = field(default_factory=CharLMDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -167,8 +187,11 @@ def _coerce(section: type, name: str, value: Any, where: str) -> Any:
     return value if default is dataclasses.MISSING else value
 
 
-def load_yaml(path: Path) -> Dict[str, Dict[str, Any]]:
-    """Read a YAML run config into {section: {field: value}}, rejecting unknown keys."""
+def load_yaml(path: Path, task: Optional[str] = None) -> Dict[str, Any]:
+    """Read a YAML run config into {section: {field: value}}, rejecting unknown keys.
+
+    ``task`` (the CLI's) must agree with the file's ``task:`` when both are given.
+    """
     import yaml
 
     path = Path(path)
@@ -186,36 +209,43 @@ def load_yaml(path: Path) -> Dict[str, Dict[str, Any]]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (model, data, optim, run)")
-    out: Dict[str, Dict[str, Any]] = {}
+        raise ConfigError(f"{path}: expected a mapping of sections (task, model, data, optim, run)")
+    file_task = raw.get("task")
+    if file_task is not None and task is not None and file_task != task:
+        raise ConfigError(f"{path}: is a {file_task!r} config, but the command trains {task!r}")
+    task = task or file_task or "charlm"
+    if task not in TASK_SECTIONS:
+        raise ConfigError(f"{path}: unknown task {task!r} (trainable: {', '.join(TASK_SECTIONS)})")
+    sections = sections_for(task)
+    out: Dict[str, Any] = {"task": task}
     for key, value in raw.items():
         if key == "task":
-            out["task"] = value
             continue
-        if key not in SECTIONS:
-            raise ConfigError(f"{path}: unknown section {key!r} (expected task, {', '.join(SECTIONS)})")
+        if key not in sections:
+            raise ConfigError(f"{path}: unknown section {key!r} (expected task, {', '.join(sections)})")
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: section {key!r} must be a mapping")
-        names = {f.name for f in fields(SECTIONS[key])}
-        for k, v in value.items():
+        names = {f.name for f in fields(sections[key])}
+        for k in value:
             if k not in names:
                 raise ConfigError(f"{path}: unknown key {key}.{k} (known: {', '.join(sorted(names))})")
-        out[key] = {k: _coerce(SECTIONS[key], k, v, f"{path}") for k, v in value.items()}
+        out[key] = {k: _coerce(sections[key], k, v, f"{path}") for k, v in value.items()}
     return out
 
 
-def build_config(yaml_values: Dict[str, Any], overrides: Dict[str, Dict[str, Any]]) -> TrainConfig:
+def build_config(yaml_values: Dict[str, Any], overrides: Dict[str, Dict[str, Any]],
+                 task: Optional[str] = None) -> TrainConfig:
     """Defaults < YAML < overrides (CLI flags that were given)."""
-    task = overrides.get("task") or yaml_values.get("task") or "charlm"
-    sections = {}
-    for name, cls in SECTIONS.items():
+    task = task or yaml_values.get("task") or "charlm"
+    built = {}
+    for name, cls in sections_for(task).items():
         merged = dict(yaml_values.get(name, {}))
-        merged.update({k: v for k, v in overrides.get(name, {}).items()})
-        sections[name] = cls(**merged)
-    return TrainConfig(task=task, **sections)
+        merged.update(overrides.get(name, {}))
+        built[name] = cls(**merged)
+    return TrainConfig(task=task, **built)
 
 
 def config_from_dict(d: Dict[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from its saved dict (checkpoint ``config.json``)."""
-    return TrainConfig(task=d.get("task", "charlm"),
-                       **{name: cls(**d.get(name, {})) for name, cls in SECTIONS.items()})
+    task = d.get("task", "charlm")
+    return TrainConfig(task=task, **{name: cls(**d.get(name, {})) for name, cls in sections_for(task).items()})

@@ -82,3 +82,65 @@ def _private_generator() -> torch.Generator:
     """DataLoader iterators draw a seed from their generator on creation; with the default
     (global) one, every validation pass would shift the dropout RNG and break exact resume."""
     return torch.Generator().manual_seed(0)
+
+
+# ---------------------------------------------------------------------------------------
+# independent examples (classification, forecasting windows, utterances, sentence pairs)
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                     bucket_factor: int = 50) -> list:
+    """Shuffle, then sort within buckets of ``bucket_factor`` batches by length, so a batch
+    holds similar lengths (little padding); the batch order is shuffled again."""
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * bucket_factor
+    batches = []
+    for i in range(0, len(order), chunk):
+        part = order[i:i + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[j:j + batch_size] for j in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class EpochBatches(IterableDataset):
+    """Endless training batches of independent examples, resumable at ``(epoch, index)``.
+
+    ``make_epoch(epoch)`` returns the list of index arrays of that pass (deterministic in
+    the epoch, e.g. seeded shuffling or :func:`bucketed_batches`); ``collate(indices)``
+    builds the batch dict. Under DDP, process ``rank`` takes every ``world``-th batch.
+    """
+
+    def __init__(self, make_epoch, collate, start: Tuple[int, int] = (0, 0), rank: int = 0,
+                 world: int = 1) -> None:
+        self.make_epoch, self.collate = make_epoch, collate
+        self.start, self.rank, self.world = start, rank, world
+
+    def __iter__(self) -> Iterator[dict]:
+        epoch, index = self.start
+        while True:
+            batches = self.make_epoch(epoch)[self.rank::self.world]
+            if not batches:
+                raise ValueError("an epoch produced no batches (empty training split?)")
+            while index < len(batches):
+                yield {**self.collate(batches[index]), "epoch": epoch, "index": index, "reset": True}
+                index += 1
+            epoch, index = epoch + 1, 0
+
+
+class FixedBatches(IterableDataset):
+    """Evaluation batches in a fixed order (one pass)."""
+
+    def __init__(self, batches: list, collate) -> None:
+        self.batches, self.collate = batches, collate
+
+    def __iter__(self) -> Iterator[dict]:
+        for i, b in enumerate(self.batches):
+            yield {**self.collate(b), "epoch": 0, "index": i, "reset": True}
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def loader(dataset: IterableDataset) -> DataLoader:
+    """A DataLoader over ready-made batches that never touches the global torch RNG."""
+    return DataLoader(dataset, batch_size=None, generator=_private_generator())

@@ -43,16 +43,21 @@ class SequenceModule(L.LightningModule):
         """Global steps completed, across resumes."""
         return self.step_offset + self.trainer.global_step
 
+    def _carries(self) -> bool:
+        """Carry state across batches only when the data is a stream (the task says so) and
+        the encoder allows it (a Transformer or TCN sees a fixed window instead)."""
+        return bool(getattr(self.task, "stream", False)) and bool(self.encoder.carries_state)
+
     # -- training ------------------------------------------------------------------------
     def on_train_batch_start(self, batch, batch_idx) -> None:
         self._t_batch = time.perf_counter()
 
     def training_step(self, batch: Dict[str, Any], batch_idx: int):
-        carry = self.encoder.carries_state and not batch["reset"]
+        carry = self._carries() and not batch["reset"]
         x, lengths = self.task.inputs(batch)  # (B, T, C)
         y, state = self.encoder(x, self.carry if carry else None, lengths)  # (B, T, H)
         loss, metrics = self.task.loss(y, batch)
-        self.carry = detach_state(state) if self.encoder.carries_state else None
+        self.carry = detach_state(state) if self._carries() else None
         self.data_position = (int(batch["epoch"]), int(batch["index"]) + 1)
         self.log("train_loss", loss, prog_bar=True, batch_size=int(metrics["tokens"]))
         self._tokens = metrics["tokens"]
@@ -70,11 +75,11 @@ class SequenceModule(L.LightningModule):
         self._val_carry = None
 
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
-        carry = self.encoder.carries_state and not batch["reset"]
+        carry = self._carries() and not batch["reset"]
         x, lengths = self.task.inputs(batch)
         y, state = self.encoder(x, self._val_carry if carry else None, lengths)
         loss, metrics = self.task.loss(y, batch)
-        self._val_carry = state if self.encoder.carries_state else None
+        self._val_carry = state if self._carries() else None
         n = int(metrics["tokens"])
         self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val_bpc", loss / LN2, batch_size=n, sync_dist=True)

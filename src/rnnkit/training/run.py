@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 
 from .. import __version__
 from .. import checkpoint as ckpt_io
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from .config import TrainConfig
 
 
@@ -50,13 +50,23 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LitLogger.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning vs torch 2.13 pytree API
 
 
 def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = False,
           callbacks: Optional[list] = None) -> Dict[str, Any]:
-    """Train (or resume) a model; returns a summary dict (steps, losses, checkpoint path)."""
-    if cfg.task != "charlm":
-        raise ConfigError(f"task {cfg.task!r} is not available yet (tasks: charlm)")
+    """Train (or resume) a model for ``cfg.task``; returns a summary (steps, metrics, out dir)."""
+    from .recipes import get_recipe
+
+    recipe = get_recipe(cfg.task)
+    if cfg.run.max_steps is None and cfg.run.max_time is None:
+        raise ConfigError("give a budget: --max-steps N and/or --max-time MINUTES")
+    if cfg.run.logger == "tensorboard":
+        import importlib.util
+
+        if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
+            raise ConfigError("--logger tensorboard needs the tensorboard package (pip install tensorboard); "
+                              "or use --logger csv")
     out = prepare_out_dir(cfg.run.out or resume, resume is not None, overwrite)
     resumed = None
     if resume is not None:
@@ -68,6 +78,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
             warnings.warn("resuming a multi-process run: carried RNN state restarts from zero")
 
     import lightning as L
+    import numpy as np
     import torch
 
     quiet_lightning()
@@ -75,38 +86,17 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         torch.set_num_threads(cfg.run.threads)
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
 
-    from ..data.datasets import corpus_path
-    from ..data.text import CharVocab, encode_corpus
-    from ..tasks import charlm
     from .callbacks import RnnkitCheckpoint, TimeBudgetHorizon
-    from .datamodule import StreamDataModule
     from .module import SequenceModule
 
-    path = corpus_path(cfg.data.data)
-    vocab = CharVocab.from_json(resumed.config["data"]["vocab"]) if resumed else None
-    corpus = encode_corpus(path, name=cfg.data.data, vocab=vocab)
-    train_ids, val_ids = corpus.split(cfg.data.val_fraction)
-    need = cfg.data.batch_size * cfg.data.seq_len + 1
-    if len(train_ids) < need:
-        raise DataError(
-            f"{path}: corpus too short: {len(train_ids)} training characters, but one BPTT window "
-            f"for each of --batch-size {cfg.data.batch_size} streams needs {need} "
-            f"(--seq-len {cfg.data.seq_len}); lower --batch-size or --seq-len"
-        )
-    if len(val_ids) < 2:
-        val_ids = None
-
-    encoder, task = charlm.build(asdict(cfg.model), len(corpus.vocab))
-    module = SequenceModule(encoder, task, cfg.optim, schedule_horizon=cfg.run.max_steps)
-    start = (0, 0)
+    start = tuple(resumed.train_meta["data_position"]) if resumed else None
+    prep = recipe.prepare(cfg, resumed.config["data"] if resumed else None, start)
+    module = SequenceModule(prep.encoder, prep.task, cfg.optim, schedule_horizon=cfg.run.max_steps)
     if resumed:
-        import numpy as np
-
-        state = {k: torch.from_numpy(np.array(v)) for k, v in resumed.weights.items()}
-        module.load_state_dict(state)
+        module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in resumed.weights.items()})
         meta = resumed.train_meta
         module.step_offset = int(meta["global_step"])
-        module.data_position = start = tuple(meta["data_position"])
+        module.data_position = start
         # the schedule spans --max-steps global steps when given (the same command after a
         # crash resumes the same plan; a larger --max-steps extends it), else the saved plan
         module.schedule_horizon = cfg.run.max_steps or meta.get("schedule_horizon")
@@ -117,7 +107,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
             "task": cfg.task,
             "rnnkit_version": __version__,
             "model": asdict(cfg.model),
-            "data": {"corpus": cfg.data.data, "vocab": corpus.vocab.to_json()},
+            "data": prep.data_config,
             "train": {"model": asdict(cfg.model), "data": asdict(cfg.data), "optim": asdict(cfg.optim)},
         }
 
@@ -127,8 +117,6 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         if remaining <= 0:
             print(f"already at step {module.step_offset} >= --max-steps {cfg.run.max_steps}; nothing to do")
             return {"global_step": module.step_offset, "out": str(out), "metrics": {}}
-    if cfg.run.max_steps is None and cfg.run.max_time is None:
-        raise ConfigError("give a budget: --max-steps N and/or --max-time MINUTES")
 
     ckpt_cb = RnnkitCheckpoint(out, cfg.run.checkpoint_every, cfg.run.keep_checkpoints, make_config, resumed)
     cbs = [ckpt_cb] + list(callbacks or [])
@@ -168,15 +156,11 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         enable_progress_bar=cfg.run.progress, logger=logger, callbacks=cbs,
         use_distributed_sampler=False, log_every_n_steps=10, default_root_dir=str(out),
     )
-    dm = StreamDataModule(train_ids, val_ids, cfg.data.batch_size, cfg.data.seq_len, start=start)
-    trainer.fit(module, datamodule=dm)
-    # a last validation at the final weights, so the checkpoint reports where it ended
-    final_val = None
-    if val_ids is not None and trainer.global_rank == 0:
-        loss, n = charlm.score_ids(module.encoder, module.task, val_ids, n_streams=16, seq_len=cfg.data.seq_len,
-                                   max_windows=cfg.run.val_batches)
-        final_val = loss
-        ckpt_cb.metrics.update({"val_loss": loss, "val_bpc": loss / 0.6931471805599453})
-        ckpt_cb.save(trainer, module)
-    return {"global_step": module.total_steps, "out": str(out), "val_loss": final_val,
-            "metrics": dict(ckpt_cb.metrics)}
+    trainer.fit(module, datamodule=prep.datamodule)
+    # score the final weights, so the checkpoint reports where training ended
+    if prep.final_eval is not None and trainer.global_rank == 0:
+        metrics = prep.final_eval(module)
+        if metrics:
+            ckpt_cb.metrics.update(metrics)
+            ckpt_cb.save(trainer, module)
+    return {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics)}

@@ -1,0 +1,83 @@
+"""``rnnkit evaluate CKPT``: score any task's checkpoint on data (dispatch on its task)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ConfigError
+from .common import positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint on data",
+                       description="Loss (nats/char) and bits/char of a charlm checkpoint.")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory")
+    p.add_argument("--data", default=None,
+                   help="named corpus (scores its validation split) or a text file/folder (scored whole); "
+                        "default: the corpus the model was trained on")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from .. import checkpoint as ckpt_io
+
+    config = ckpt_io.read_config(Path(args.checkpoint), expect_task=list(EVALUATORS))
+    return EVALUATORS[config["task"]](args)
+
+
+def evaluate_charlm(args) -> int:
+    from .. import checkpoint as ckpt_io
+
+    ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["charlm"])
+    import numpy as np
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ..data.datasets import CORPORA, corpus_path
+    from ..data.text import CharVocab, count_unknown, encode_corpus
+    from ..tasks import charlm
+
+    vocab = CharVocab.from_json(ckpt.config["data"]["vocab"])
+    data = args.data or ckpt.config["data"].get("corpus")
+    train_cfg = ckpt.config.get("train", {}).get("data", {})
+    if data in CORPORA:
+        corpus = encode_corpus(corpus_path(data), name=data)
+        _, ids = corpus.split(train_cfg.get("val_fraction", 0.1))
+        chars = corpus.vocab.chars
+        unknown_counts = {}
+        if set(chars) - set(vocab.chars):
+            text = corpus.vocab.decode(ids)
+            unknown_counts = {c: text.count(c) for c in set(chars) - set(vocab.chars)}
+            ids = np.array([vocab.index[c] for c in text if c in vocab.index], dtype=np.int64)
+        else:
+            remap = np.array([vocab.index[c] for c in chars], dtype=np.int64)
+            ids = remap[np.asarray(ids)]
+        scope = f"{data} validation split (last {train_cfg.get('val_fraction', 0.1):g})"
+    else:
+        ids, unknown_counts = count_unknown(corpus_path(data), vocab)
+        scope = f"{data} (whole file)"
+    if len(ids) < 2:
+        raise ConfigError(f"{data}: fewer than 2 in-vocabulary characters to score")
+    weights = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
+    encoder, task = charlm.build(ckpt.config["model"], len(vocab))
+    torch.nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(weights)
+    loss, n = charlm.score_ids(encoder, task, ids, n_streams=8, seq_len=256)
+    result = {"checkpoint": str(args.checkpoint), "data": scope, "loss": loss, "bits_per_char": loss / np.log(2),
+              "characters": n, "unknown_characters": int(sum(unknown_counts.values())),
+              "unknown": "".join(sorted(unknown_counts))}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{scope}: {loss:.4f} nats/char, {result['bits_per_char']:.4f} bits/char over {n} characters"
+              + (f"; {result['unknown_characters']} characters outside the vocabulary skipped ({result['unknown']!r})"
+                 if unknown_counts else ""))
+    return 0
+
+
+
+# task -> function(args) -> exit code; a new task adds its evaluator here
+EVALUATORS = {"charlm": evaluate_charlm}

@@ -1,0 +1,68 @@
+"""``rnnkit sample``: stream text from a charlm checkpoint (torch-free by default)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sample", help="generate text from a charlm checkpoint",
+                       description="Stream generated text from a charlm checkpoint, carrying the state.")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (an --out of train)")
+    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--length", type=int, default=500, help="characters to generate (default: 500)")
+    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy (default: 0.8)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the K most likely characters")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling: smallest set with probability >= P, P in (0, 1]")
+    p.add_argument("--seed", type=int, default=None, help="random seed (same seed: same text)")
+    p.add_argument("--engine", choices=["auto", "numpy", "torch"], default="auto",
+                   help="generation engine; auto = NumPy runtime for recurrent encoders (fastest)")
+    p.set_defaults(func=cmd_sample)
+
+
+
+def cmd_sample(args) -> int:
+    from .. import checkpoint as ckpt_io
+    from ..reference.sampling import SamplingParams
+
+    if args.length <= 0:
+        raise ConfigError(f"--length must be > 0, got {args.length}")
+    try:
+        params = SamplingParams(args.temperature, args.top_k, args.top_p)
+    except ValueError as e:
+        flag = str(e).split()[0].replace("_", "-")
+        raise ConfigError(f"--{flag}{str(e)[len(flag):]}") from None
+    ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["charlm"])
+    vocab = ckpt.config["data"]["vocab"]
+    unknown = sorted({c for c in args.prime if c not in vocab})
+    if unknown:
+        raise ConfigError(f"--prime has characters outside the model's vocabulary: {''.join(unknown)!r}")
+    if not args.prime:
+        raise ConfigError("--prime must hold at least one character")
+    from ..reference.generate import generate
+    from ..reference.runtime import numpy_stepper, resolve_engine
+
+    try:
+        engine = resolve_engine(ckpt.config["model"], args.engine)
+    except ValueError as e:
+        raise ConfigError(f"--engine: {e}") from None
+    if engine == "numpy":
+        stepper = numpy_stepper(ckpt.weights, ckpt.config["model"])  # torch is never imported
+    else:
+        from ..tasks.charlm import make_stepper
+
+        stepper, _ = make_stepper(ckpt.weights, ckpt.config["model"], "torch")
+    out = sys.stdout
+    out.write(args.prime)
+    for ch in generate(stepper, vocab, args.prime, args.length, params, seed=args.seed):
+        out.write(ch)
+        if ch == "\n":
+            out.flush()
+    out.write("\n")
+    out.flush()
+    return 0
+
+

@@ -1,0 +1,55 @@
+"""``rnnkit train TASK``: flags generated from the task's config dataclasses, then training."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .common import Parser, add_config_flags, overrides_from
+
+TASK_HELP = {
+    "charlm": "character-level language model",
+}
+
+
+def register(sub) -> None:
+    from ..training.config import TASK_SECTIONS
+
+    p = sub.add_parser("train", help="train a model for a task", description="Train a model for a task.")
+    tasks = p.add_subparsers(dest="task", metavar="TASK", parser_class=Parser, required=True)
+    for task in TASK_SECTIONS:
+        tp = tasks.add_parser(task, help=TASK_HELP.get(task, task),
+                              description=f"Train a {task} model ({TASK_HELP.get(task, task)}). Flags override --config.")
+        tp.add_argument("--config", metavar="FILE.yaml", help="YAML with task/model/data/optim/run sections")
+        tp.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
+        tp.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+        tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+        add_config_flags(tp, task)
+        tp.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from ..training.config import build_config, load_yaml
+
+    yaml_values = load_yaml(Path(args.config), args.task) if args.config else {}
+    overrides = overrides_from(args)
+    if args.no_progress:
+        overrides.setdefault("run", {})["progress"] = False
+    cfg = build_config(yaml_values, overrides, task=args.task)
+    if args.resume:
+        given = {s: v for s, v in overrides.items() if s in ("model", "data", "optim")}
+        if given:
+            flags = ", ".join(f"{s}.{k}" for s, d in given.items() for k in d)
+            print(f"rnnkit: note: --resume uses the checkpoint's model/data/optim settings; ignoring {flags}",
+                  file=sys.stderr)
+    from ..training.run import train
+
+    summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    m = summary.get("metrics", {})
+    line = f"done: step {summary['global_step']}, checkpoint {summary['out']}"
+    if m.get("val_loss") is not None:
+        line += f", val loss {m['val_loss']:.4f} nats/char ({m['val_bpc']:.4f} bits/char)"
+    print(line)
+    return 0
+
+

@@ -1,0 +1,44 @@
+"""Recipe for ``charlm``: corpus -> memory-mapped ids -> contiguous BPTT streams."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any, Dict, Optional, Tuple
+
+from ...data.datasets import corpus_path
+from ...data.text import CharVocab, encode_corpus
+from ...errors import DataError
+from ...tasks import charlm
+from ..datamodule import StreamDataModule
+from . import Prepared
+
+
+def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int, int]]) -> Prepared:
+    path = corpus_path(cfg.data.data)
+    vocab = CharVocab.from_json(saved_data["vocab"]) if saved_data else None
+    corpus = encode_corpus(path, name=cfg.data.data, vocab=vocab)
+    train_ids, val_ids = corpus.split(cfg.data.val_fraction)
+    need = cfg.data.batch_size * cfg.data.seq_len + 1
+    if len(train_ids) < need:
+        raise DataError(
+            f"{path}: corpus too short: {len(train_ids)} training characters, but one BPTT window "
+            f"for each of --batch-size {cfg.data.batch_size} streams needs {need} "
+            f"(--seq-len {cfg.data.seq_len}); lower --batch-size or --seq-len"
+        )
+    if len(val_ids) < 2:
+        val_ids = None
+    encoder, task = charlm.build(asdict(cfg.model), len(corpus.vocab))
+    dm = StreamDataModule(train_ids, val_ids, cfg.data.batch_size, cfg.data.seq_len, start=start or (0, 0))
+
+    def final_eval(module) -> Dict[str, float]:
+        if val_ids is None:
+            return {}
+        loss, _ = charlm.score_ids(module.encoder, module.task, val_ids, n_streams=16,
+                                   seq_len=cfg.data.seq_len, max_windows=cfg.run.val_batches)
+        return {"val_loss": loss, "val_bpc": loss / math.log(2)}
+
+    info = {"corpus": str(path), "characters": len(corpus), "vocabulary": len(corpus.vocab),
+            "train": len(train_ids), "validation": 0 if val_ids is None else len(val_ids)}
+    return Prepared(dm, encoder, task, {"corpus": cfg.data.data, "vocab": corpus.vocab.to_json()},
+                    final_eval, info)

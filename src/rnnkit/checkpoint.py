@@ -161,6 +161,19 @@ def publish_top_level(step_dir: Path, out: Path) -> None:
     _fsync_dir(out)
 
 
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete temp files/dirs a killed writer left behind (never a complete checkpoint)."""
+    out = Path(out)
+    for root in (out, out / "checkpoints"):
+        if not root.is_dir():
+            continue
+        for p in root.iterdir():
+            if p.name.startswith((".tmp-", ".old-")) and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.name.startswith(".") and ".tmp-" in p.name and p.is_file():
+                p.unlink(missing_ok=True)
+
+
 def step_dir_name(step: int) -> str:
     return f"step-{step:07d}"
 

@@ -24,3 +24,9 @@ class CheckpointError(UserError):
 
 class ConfigError(UserError):
     """An invalid configuration value or option."""
+
+
+class TrainingDiverged(UserError):
+    """Training produced non-finite losses or gradients for too many consecutive steps."""
+
+    exit_code = 1

@@ -18,6 +18,15 @@ def register(sub) -> None:
                         "default: the corpus the model was trained on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    sent = p.add_argument_group("sentiment checkpoints")  # --data: a named set or a CSV/TSV/*.pos+*.neg
+    sent.add_argument("--split", choices=("train", "val", "test", "all"), default=None,
+                      help="split to score (default: test of the training data or a named set; all of another file)")
+    sent.add_argument("--baseline", action="store_true", help="also fit TF-IDF + logistic regression on the same training split")
+    sent.add_argument("--text-col", default=None, help="text column of --data (default: the training one)")
+    sent.add_argument("--label-col", default=None, help="label column of --data (default: the training one)")
+    from .translate import add_decoding_flags  # seq2seq: --data multi30k|SRC:TGT|FILE.tsv, --split val/test
+
+    add_decoding_flags(p.add_argument_group("seq2seq checkpoints"))
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -80,4 +89,23 @@ def evaluate_charlm(args) -> int:
 
 
 # task -> function(args) -> exit code; a new task adds its evaluator here
-EVALUATORS = {"charlm": evaluate_charlm}
+def evaluate_sentiment(args) -> int:
+    from .sentiment import evaluate_sentiment as run
+
+    return run(args)
+
+
+def evaluate_forecast(args) -> int:
+    from .backtest import evaluate_forecast as run
+
+    return run(args)
+
+
+def evaluate_seq2seq(args) -> int:
+    from .translate import evaluate_seq2seq as run
+
+    return run(args)
+
+
+EVALUATORS = {"charlm": evaluate_charlm, "sentiment": evaluate_sentiment, "forecast": evaluate_forecast,
+              "seq2seq": evaluate_seq2seq}

@@ -17,7 +17,9 @@ from typing import Optional, Sequence
 from ..errors import UserError
 from .common import Parser
 
-VERBS = ("rnnkit.cli.train", "rnnkit.cli.sample", "rnnkit.cli.evaluate")
+VERBS = ("rnnkit.cli.train", "rnnkit.cli.sample", "rnnkit.cli.evaluate",
+         "rnnkit.cli.predict", "rnnkit.cli.forecast", "rnnkit.cli.backtest",
+         "rnnkit.cli.diagnose", "rnnkit.cli.bench", "rnnkit.cli.translate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,10 @@ from .common import Parser, add_config_flags, overrides_from
 
 TASK_HELP = {
     "charlm": "character-level language model",
+    "sentiment": "text classifier (sentiment) from a CSV/TSV or a named review set",
+    "seq2seq": "translation: attentional encoder-decoder RNN (multi30k en->de or parallel files)",
+    "asr": "speech recognition with CTC (FSDD digits, a CSV manifest or LibriSpeech-style folder)",
+    "forecast": "time-series forecasting: multi-step values, intervals or event probability from a CSV",
 }
 
 
@@ -45,9 +49,19 @@ def cmd_train(args) -> int:
     from ..training.run import train
 
     summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    if summary.get("interrupted"):
+        print(f"stopped by {summary['interrupted']} at step {summary['global_step']}; checkpoint saved in "
+              f"{summary['out']}; continue with: rnnkit train {cfg.task} --resume {summary['out']}")
+        return 0
     m = summary.get("metrics", {})
     line = f"done: step {summary['global_step']}, checkpoint {summary['out']}"
-    if m.get("val_loss") is not None:
+    if m.get("val_wer") is not None:  # asr
+        line += f", val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}, CTC loss {m.get('val_loss', float('nan')):.4f}"
+    elif m.get("val_accuracy") is not None:  # classifiers
+        line += f", val accuracy {m['val_accuracy']:.4f}, macro-F1 {m['val_macro_f1']:.4f}, loss {m['val_loss']:.4f}"
+    elif m.get("val_mase") is not None or m.get("val_auc") is not None:  # forecast
+        line += ", " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_") and k != "val_bpc")
+    elif m.get("val_loss") is not None:
         line += f", val loss {m['val_loss']:.4f} nats/char ({m['val_bpc']:.4f} bits/char)"
     print(line)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -33,6 +35,7 @@ class RnnkitCheckpoint(Callback):
         self._restore_rng = resume is not None
         self.last_saved: Optional[int] = None
         self.metrics: Dict[str, float] = {}
+        self.graceful: Optional["GracefulStop"] = None
 
     # -- resume --------------------------------------------------------------------------
     def on_train_start(self, trainer: L.Trainer, module) -> None:
@@ -56,8 +59,12 @@ class RnnkitCheckpoint(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = module.total_steps
-        if step % self.every == 0:
+        if step % self.every == 0 or self.stop_requested(trainer):
             self.save(trainer, module)
+
+    def stop_requested(self, trainer) -> bool:
+        return bool(getattr(trainer, "received_sigterm", False)) or (
+            self.graceful is not None and self.graceful.signal is not None)
 
     def on_train_end(self, trainer, module) -> None:
         if self.last_saved != module.total_steps:
@@ -66,6 +73,12 @@ class RnnkitCheckpoint(Callback):
     def save(self, trainer: L.Trainer, module) -> None:
         step = module.total_steps
         weights = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
+        bad = [k for k, v in weights.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            if trainer.is_global_zero:
+                print(f"rnnkit: step {step}: weights are not finite ({bad[0]}); checkpoint not written",
+                      file=sys.stderr, flush=True)
+            return
         opt_tensors, opt_meta = optimizer_to_flat(trainer.optimizers[0])
         rng_tensors, rng_meta = rng_to_flat()
         carry_tensors, carry_meta = carry_to_flat(module.carry if trainer.world_size == 1 else None)
@@ -125,3 +138,42 @@ class TimeBudgetHorizon(Callback):
 def final_val_loss(metrics: Dict[str, float]) -> Optional[float]:
     v = metrics.get("val_loss")
     return None if v is None or not np.isfinite(v) else v
+
+
+class GracefulStop(Callback):
+    """SIGINT / SIGTERM finish the current step, write a checkpoint and end training.
+
+    A second SIGINT interrupts at once (KeyboardInterrupt), as usual.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signal: Optional[int] = None
+        self._previous: Dict[int, Any] = {}
+
+    def install(self) -> None:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only live in the main thread
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.signal is not None:
+            trainer.should_stop = True
+
+    @property
+    def name(self) -> Optional[str]:
+        return None if self.signal is None else signal.Signals(self.signal).name

@@ -8,6 +8,7 @@ task for inputs and a loss.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any, Dict, Optional
 
@@ -15,6 +16,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from ..errors import TrainingDiverged
 from ..layers import Encoder, detach_state
 from .config import OptimConfig
 
@@ -25,7 +27,7 @@ class SequenceModule(L.LightningModule):
     """Encoder + task, AdamW with warm-up and cosine decay, carried state for TBPTT."""
 
     def __init__(self, encoder: Encoder, task: nn.Module, optim: OptimConfig,
-                 schedule_horizon: Optional[int] = None) -> None:
+                 schedule_horizon: Optional[int] = None, max_bad_steps: int = 10) -> None:
         super().__init__()
         self.encoder = encoder
         self.task = task
@@ -37,6 +39,9 @@ class SequenceModule(L.LightningModule):
         self.data_position = (0, 0)  # (epoch, next window) of the training stream
         self._t_batch = 0.0
         self._tok_rate: Optional[float] = None
+        self.max_bad_steps = max_bad_steps
+        self.bad_streak = 0  # consecutive steps skipped for a non-finite loss or gradient
+        self.skipped_steps = 0
 
     @property
     def total_steps(self) -> int:
@@ -57,13 +62,44 @@ class SequenceModule(L.LightningModule):
         x, lengths = self.task.inputs(batch)  # (B, T, C)
         y, state = self.encoder(x, self.carry if carry else None, lengths)  # (B, T, H)
         loss, metrics = self.task.loss(y, batch)
-        self.carry = detach_state(state) if self._carries() else None
         self.data_position = (int(batch["epoch"]), int(batch["index"]) + 1)
-        self.log("train_loss", loss, prog_bar=True, batch_size=int(metrics["tokens"]))
         self._tokens = metrics["tokens"]
+        if not torch.isfinite(loss):
+            self.carry = None  # the state that produced it is suspect too
+            self._skip_step("loss")
+            return None  # Lightning skips backward and the update
+        self.carry = detach_state(state) if self._carries() else None
+        self.log("train_loss", loss, prog_bar=True, batch_size=int(metrics["tokens"]))
         return loss
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if not grads:
+            return
+        if all(bool(torch.isfinite(g).all()) for g in grads):
+            self.bad_streak = 0
+            return
+        for p in self.parameters():
+            p.grad = None  # AdamW leaves parameters without a gradient untouched
+        self.carry = None
+        self._skip_step("gradient")
+
+    def _skip_step(self, what: str) -> None:
+        self.bad_streak += 1
+        self.skipped_steps += 1
+        step = self.total_steps + 1
+        if self.trainer.is_global_zero:
+            print(f"rnnkit: step {step}: non-finite {what}; update skipped "
+                  f"({self.bad_streak} in a row, {self.skipped_steps} in all)", file=sys.stderr, flush=True)
+        if self.bad_streak >= self.max_bad_steps:
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+            raise TrainingDiverged(
+                f"training diverged at step {step}: non-finite {what} for {self.bad_streak} consecutive "
+                f"steps; lower the learning rate (--lr, now {lr:.3g}) or clip gradients (--clip-norm 1)")
+
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.skipped_steps:
+            self.log("skipped_steps", float(self.skipped_steps))
         dt = time.perf_counter() - self._t_batch
         rate = self._tokens * self.trainer.world_size / max(dt, 1e-9)
         self._tok_rate = rate if self._tok_rate is None else 0.9 * self._tok_rate + 0.1 * rate

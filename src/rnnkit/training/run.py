@@ -50,7 +50,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LitLogger.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning vs torch 2.13 pytree API
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")  # our non-finite skip  # Lightning vs torch 2.13 pytree API
 
 
 def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = False,
@@ -68,6 +69,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
             raise ConfigError("--logger tensorboard needs the tensorboard package (pip install tensorboard); "
                               "or use --logger csv")
     out = prepare_out_dir(cfg.run.out or resume, resume is not None, overwrite)
+    ckpt_io.remove_stale_temporaries(out)
     resumed = None
     if resume is not None:
         resumed = ckpt_io.find_resumable(Path(resume), expect_task=[cfg.task])
@@ -86,12 +88,13 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         torch.set_num_threads(cfg.run.threads)
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
 
-    from .callbacks import RnnkitCheckpoint, TimeBudgetHorizon
+    from .callbacks import GracefulStop, RnnkitCheckpoint, TimeBudgetHorizon
     from .module import SequenceModule
 
     start = tuple(resumed.train_meta["data_position"]) if resumed else None
     prep = recipe.prepare(cfg, resumed.config["data"] if resumed else None, start)
-    module = SequenceModule(prep.encoder, prep.task, cfg.optim, schedule_horizon=cfg.run.max_steps)
+    module = SequenceModule(prep.encoder, prep.task, cfg.optim, schedule_horizon=cfg.run.max_steps,
+                            max_bad_steps=cfg.run.max_bad_steps)
     if resumed:
         module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in resumed.weights.items()})
         meta = resumed.train_meta
@@ -119,7 +122,9 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
             return {"global_step": module.step_offset, "out": str(out), "metrics": {}}
 
     ckpt_cb = RnnkitCheckpoint(out, cfg.run.checkpoint_every, cfg.run.keep_checkpoints, make_config, resumed)
-    cbs = [ckpt_cb] + list(callbacks or [])
+    graceful = GracefulStop()
+    ckpt_cb.graceful = graceful
+    cbs = [graceful, ckpt_cb] + list(callbacks or [])
     if cfg.run.max_time is not None and module.schedule_horizon is None:
         cbs.append(TimeBudgetHorizon(cfg.run.max_time))
     if cfg.run.progress:
@@ -156,7 +161,18 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         enable_progress_bar=cfg.run.progress, logger=logger, callbacks=cbs,
         use_distributed_sampler=False, log_every_n_steps=10, default_root_dir=str(out),
     )
-    trainer.fit(module, datamodule=prep.datamodule)
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    graceful.install()
+    try:
+        trainer.fit(module, datamodule=prep.datamodule)
+    except SIGTERMException:
+        graceful.signal = graceful.signal or 15  # Lightning's own SIGTERM path (after our save)
+    finally:
+        graceful.restore()
+    if graceful.signal is not None:
+        return {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics),
+                "interrupted": graceful.name}
     # score the final weights, so the checkpoint reports where training ended
     if prep.final_eval is not None and trainer.global_rank == 0:
         metrics = prep.final_eval(module)

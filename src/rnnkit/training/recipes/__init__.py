@@ -18,7 +18,11 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
 
-RECIPES = {"charlm": "rnnkit.training.recipes.charlm"}
+RECIPES = {"charlm": "rnnkit.training.recipes.charlm",
+           "sentiment": "rnnkit.training.recipes.sentiment",
+           "seq2seq": "rnnkit.training.recipes.seq2seq",
+           "asr": "rnnkit.training.recipes.asr",
+           "forecast": "rnnkit.training.recipes.forecast"}
 
 
 @dataclass

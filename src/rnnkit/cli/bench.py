@@ -1,0 +1,60 @@
+"""``rnnkit bench NAME``: benchmarks that ship with the package.
+
+    rnnkit bench memory --quick          # <= 60 s; the last line is JSON
+    rnnkit bench memory --out DIR        # the full long-range memory benchmark (<= 30 min, 2 cores)
+
+``memory``: RNN vs LSTM vs GRU on the adding problem, copy memory and sequential / permuted
+8x8 digits at matched parameter counts (:mod:`rnnkit.diagnostics.memory`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .common import Parser, positive_int
+from .diagnose import _cells, _out_dir, _write_json, finite_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="run a bundled benchmark", description="Run a bundled benchmark.")
+    names = p.add_subparsers(dest="bench", metavar="NAME", parser_class=Parser, required=True)
+    m = names.add_parser("memory", help="long-range memory: adding, copy, sequential digits; rnn vs lstm vs gru",
+                         description="Adding problem (T=100,200,400), copy memory (T=50,100,200), sequential and "
+                                     "permuted 8x8 digits; cells at matched parameter counts and equal steps.")
+    m.add_argument("--quick", action="store_true", help="small T and few steps (<= 60 s); the last line is JSON")
+    m.add_argument("--cells", type=_cells, default=["rnn", "lstm", "gru"], help="comma-separated cells (default rnn,lstm,gru)")
+    m.add_argument("--tasks", default=None, help="only these task families: adding,copy,digits,pdigits")
+    m.add_argument("--reference-hidden", type=positive_int("--reference-hidden"), default=64,
+                   help="hidden size of the LSTM every cell's parameter count is matched to (default 64)")
+    m.add_argument("--batch-size", type=positive_int("--batch-size"), default=64, help="batch size (default 64)")
+    m.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's step budget (default 1)")
+    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    m.add_argument("--out", default="runs/bench-memory", help="directory for memory.json and the learning-curve PNGs")
+    m.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
+    m.set_defaults(func=cmd_memory)
+
+
+def cmd_memory(args) -> int:
+    from ..errors import ConfigError
+
+    if not args.steps_scale > 0:
+        raise ConfigError(f"--steps-scale must be > 0, got {args.steps_scale}")
+    out = _out_dir(args.out)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from ..diagnostics import memory
+
+    budgets = memory.select_budgets(args.quick, args.tasks, args.steps_scale)
+    payload = memory.run_benchmark(budgets, cells=args.cells, reference_hidden=args.reference_hidden,
+                                   batch_size=args.batch_size, seed=args.seed,
+                                   log=None if args.quick else (lambda s: print(s, flush=True)))
+    payload["settings"]["quick"] = bool(args.quick)
+    _write_json(out / "memory.json", payload)
+    pngs = memory.plot_curves(payload, out)
+    print(memory.table(payload))
+    print(f"wrote {out / 'memory.json'} and {len(pngs)} learning-curve plots")
+    print(json.dumps(finite_json(payload["summary"])), flush=True)
+    return 0

@@ -1,0 +1,202 @@
+"""Forecasting heads: direct multi-step point / Gaussian / quantile forecasts, and event probability.
+
+A window of ``L`` past rows ``x: (B, L, C)`` goes through any encoder; the head reads the
+last output ``h = y[:, -1]: (B, E)`` and predicts all ``H`` steps at once (direct
+multi-step, no error feedback through a rollout):
+
+    point:     mu = skip + W h                      (B, H, K)   loss MSE or MAE
+    gaussian:  mu = skip + W_mu h, sigma = softplus(W_s h) + 1e-3
+               NLL = log sigma + (z - mu)^2 / (2 sigma^2)       (+ const)
+    quantile:  q_j = skip + W_j h for levels tau_j  pinball loss sum_j max(tau_j e, (tau_j - 1) e)
+    event:     p = sigmoid(w h + b)                 (B,)        binary cross-entropy
+
+``skip`` is the last observed (scaled) target level when the targets are levels, and 0 for
+differences / log-returns (whose outputs are cumulative changes): a zero head is then the
+naive last-value forecast, so the network learns a correction to the naive baseline.
+Outputs live in the scaled, transformed space; :meth:`rnnkit.data.timeseries.TSData.to_units`
+maps them (and interval bounds, monotonically) back to the original units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import Encoder, build_encoder
+
+HEADS = ("point", "gaussian", "quantile")
+
+
+class ForecastTask(nn.Module):
+    name = "forecast"
+    stream = False  # independent windows: never carry state between batches
+
+    def __init__(self, input_size: int, encoder_size: int, horizon: int, n_targets: int, head: str = "point",
+                 loss: str = "mse", quantiles: Sequence[float] = (0.1, 0.5, 0.9), skip_index: Sequence[int] = (),
+                 event: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.horizon, self.n_targets = max(horizon, 1), n_targets
+        self.kind = "event" if event else head
+        self.loss_name = loss
+        self.quantiles = list(quantiles)
+        self.skip_index = list(skip_index)
+        self.dropout = nn.Dropout(dropout)
+        per = {"event": 1, "point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.kind]
+        n_out = 1 if event else self.horizon * n_targets * per
+        self.head = nn.Linear(encoder_size, n_out)
+        self.per = per
+
+    def inputs(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        return batch["x"], None  # (B, L, C), fixed-length windows
+
+    def raw(self, y: Tensor, x: Tensor) -> Tensor:
+        """Head outputs: (B,) logits for events, else (B, H, K, per) with the skip added."""
+        out = self.head(self.dropout(y[:, -1]))  # (B, E) -> (B, n_out)
+        if self.kind == "event":
+            return out[:, 0]
+        out = out.view(out.shape[0], self.horizon, self.n_targets, self.per)  # (B, H, K, per)
+        if self.skip_index:
+            skip = x[:, -1, self.skip_index]  # (B, K) last observed scaled level
+            if self.kind == "gaussian":
+                out = torch.cat([out[..., :1] + skip[:, None, :, None], out[..., 1:]], dim=-1)
+            else:
+                out = out + skip[:, None, :, None]
+        return out
+
+    def loss(self, y: Tensor, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, float]]:
+        out = self.raw(y, batch["x"])
+        if self.kind == "event":
+            target = batch["event"]
+            return F.binary_cross_entropy_with_logits(out, target), {"tokens": float(target.numel())}
+        target = batch["y"]  # (B, H, K)
+        if self.kind == "point":
+            mu = out[..., 0]
+            loss = F.l1_loss(mu, target) if self.loss_name == "mae" else F.mse_loss(mu, target)
+        elif self.kind == "gaussian":
+            mu, sigma = out[..., 0], F.softplus(out[..., 1]) + 1e-3
+            loss = (torch.log(sigma) + 0.5 * ((target - mu) / sigma) ** 2).mean() + 0.5 * math.log(2 * math.pi)
+        else:
+            taus = torch.tensor(self.quantiles, dtype=out.dtype, device=out.device)
+            e = target[..., None] - out  # (B, H, K, Q)
+            loss = torch.maximum(taus * e, (taus - 1) * e).mean()
+        return loss, {"tokens": float(target.numel())}
+
+    @torch.no_grad()
+    def predict(self, y: Tensor, x: Tensor, levels: Sequence[float] = (0.1, 0.5, 0.9)) -> Dict[str, np.ndarray]:
+        """``{"mean": (B,H,K)}`` plus ``{"q": (B,H,K,len(levels))}`` in scaled space, or ``{"prob": (B,)}``."""
+        out = self.raw(y, x)
+        if self.kind == "event":
+            return {"prob": torch.sigmoid(out).double().cpu().numpy()}
+        res: Dict[str, np.ndarray] = {}
+        if self.kind == "point":
+            res["mean"] = out[..., 0].double().cpu().numpy()
+        elif self.kind == "gaussian":
+            from scipy.stats import norm
+
+            mu = out[..., 0].double().cpu().numpy()
+            sigma = (F.softplus(out[..., 1]) + 1e-3).double().cpu().numpy()
+            res["mean"] = mu
+            res["sigma"] = sigma
+            res["q"] = mu[..., None] + sigma[..., None] * norm.ppf(np.asarray(levels))
+        else:
+            q = out.double().cpu().numpy()  # (B, H, K, Q)
+            q = np.sort(q, axis=-1)  # no crossing quantiles
+            taus = np.asarray(self.quantiles)
+            res["mean"] = np.stack([np.apply_along_axis(lambda r: np.interp(0.5, taus, r), -1, q)], 0)[0]
+            res["q"] = np.apply_along_axis(lambda r: np.interp(levels, taus, r), -1, q)
+        return res
+
+
+def build(model_cfg: dict, n_features: int, n_targets: int, horizon: int, event: bool,
+          skip_index: Sequence[int]) -> Tuple[Encoder, ForecastTask]:
+    encoder = build_encoder(model_cfg["encoder"], n_features, model_cfg["hidden_size"],
+                            num_layers=model_cfg["num_layers"], dropout=model_cfg["dropout"])
+    quantiles = [float(q) for q in str(model_cfg.get("quantiles", "0.1,0.5,0.9")).split(",")]
+    task = ForecastTask(n_features, encoder.output_size, horizon, n_targets, head=model_cfg["head"],
+                        loss=model_cfg["loss"], quantiles=quantiles, skip_index=skip_index, event=event,
+                        dropout=model_cfg["dropout"])
+    return encoder, task
+
+
+def build_for(model_cfg: dict, data) -> Tuple[Encoder, ForecastTask]:
+    """Encoder + head for a prepared :class:`~rnnkit.data.timeseries.TSData`."""
+    spec = data.spec
+    skip = data.target_index if (spec.transform == "levels" and not spec.event) else []
+    return build(model_cfg, len(data.feature_names), len(data.target_index), spec.horizon, bool(spec.event), skip)
+
+
+@torch.no_grad()
+def run_windows(encoder: Encoder, task: ForecastTask, data, split: str, batch_size: int = 256,
+                levels: Sequence[float] = (0.1, 0.5, 0.9)) -> Dict[str, np.ndarray]:
+    """Predictions for every window of ``split``, concatenated (scaled space)."""
+    was = encoder.training, task.training
+    encoder.eval(), task.eval()
+    n = len(data.windows[split])
+    parts: List[Dict[str, np.ndarray]] = []
+    for i in range(0, n, batch_size):
+        b = data.batch(np.arange(i, min(n, i + batch_size)), split)
+        x = torch.from_numpy(b["x"])
+        y, _ = encoder(x)
+        parts.append(task.predict(y, x, levels))
+    encoder.train(was[0]), task.train(was[1])
+    if not parts:
+        return {}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+# ------------------------------------------------------------------------------------------
+# metrics (NumPy; original units)
+
+
+def point_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> Dict[str, float]:
+    """MAE, RMSE, MASE (``scale`` = in-sample naive MAE per element), sMAPE (%)."""
+    e = yhat - y
+    denom = np.abs(y) + np.abs(yhat)
+    smape = np.where(denom > 0, 2 * np.abs(e) / np.where(denom > 0, denom, 1), 0.0)
+    return {"mae": float(np.mean(np.abs(e))), "rmse": float(np.sqrt(np.mean(e ** 2))),
+            "mase": float(np.mean(np.abs(e) / scale)), "smape": float(100 * np.mean(smape))}
+
+
+def interval_metrics(y: np.ndarray, q: np.ndarray, levels: Sequence[float]) -> Dict[str, float]:
+    """Coverage of the central interval (first and last level) and mean pinball loss."""
+    lv = np.asarray(levels)
+    e = y[..., None] - q
+    pin = np.maximum(lv * e, (lv - 1) * e).mean()
+    inside = (y >= q[..., 0]) & (y <= q[..., -1])
+    return {"coverage": float(inside.mean()), "nominal_coverage": float(lv[-1] - lv[0]),
+            "pinball": float(pin), "interval_width": float(np.mean(q[..., -1] - q[..., 0]))}
+
+
+def direction_accuracy(y: np.ndarray, yhat: np.ndarray, last: np.ndarray) -> float:
+    """Share of forecasts whose sign of change from the origin matches the realised one
+    (ties of a forecast with no change count as wrong)."""
+    return float(np.mean(np.sign(yhat - last) == np.sign(y - last)))
+
+
+def event_metrics(label: np.ndarray, prob: np.ndarray) -> Dict[str, float]:
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    p = np.clip(prob, 1e-7, 1 - 1e-7)
+    out = {"brier": float(brier_score_loss(label, p)), "log_loss": float(log_loss(label, p, labels=[0, 1])),
+           "base_rate": float(label.mean()), "n": int(len(label))}
+    out["roc_auc"] = float(roc_auc_score(label, p)) if 0 < label.sum() < len(label) else float("nan")
+    return out
+
+
+def reliability(label: np.ndarray, prob: np.ndarray, bins: int = 10) -> List[Dict[str, float]]:
+    """Reliability-diagram table: per probability bin, mean forecast, observed frequency, count."""
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(prob, edges[1:-1]), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "mean_prob": float(prob[m].mean()),
+                        "observed": float(label[m].mean()), "count": int(m.sum())})
+    return out

@@ -1,0 +1,175 @@
+"""Text classification (sentiment): embedding -> encoder -> masked pooling -> classifier.
+
+    e_t = dropout(E[w_t])                  (B, T, E)
+    y, _ = encoder(e, lengths)             (B, T, D*H)  D = 2 when bidirectional
+    s = pool(y, lengths)                   (B, D*H)     padding never enters the pool
+    p(c | text) = softmax(W dropout(s) + b)
+
+Pooling over the true time steps only:
+
+* ``last``: the output at the last real token; for a bidirectional encoder the forward
+  half at ``t = len - 1`` and the backward half at ``t = 0`` (each direction's final state);
+* ``mean`` / ``max``: over ``t < len``;
+* ``attention``: ``a = softmax_t(v . tanh(W y_t))`` with padded steps masked out, ``s = sum_t a_t y_t``
+  (Yang et al. 2016, "Hierarchical attention networks", word level).
+
+Loss: mean cross-entropy per example. The task never asks which encoder it holds.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import Encoder, build_encoder
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def length_mask(lengths: Tensor, T: int) -> Tensor:
+    """(B,) lengths -> (B, T) bool, True on real steps."""
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class SentimentTask(nn.Module):
+    """Token ids in, class logits out (one prediction per text)."""
+
+    name = "sentiment"
+    stream = False  # independent examples: no state carried between batches
+
+    def __init__(self, vocab_size: int, embedding_dim: int, encoder_size: int, n_classes: int,
+                 pooling: str = "max", bidirectional: bool = False, dropout: float = 0.0,
+                 embedding_dropout: float = 0.0) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.input_size = embedding_dim
+        self.pooling, self.bidirectional = pooling, bidirectional
+        self.n_classes = n_classes
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.dropout = nn.Dropout(dropout)
+        if pooling == "attention":
+            self.attention = nn.Sequential(nn.Linear(encoder_size, encoder_size), nn.Tanh(),
+                                           nn.Linear(encoder_size, 1, bias=False))
+        self.head = nn.Linear(encoder_size, n_classes)
+
+    def inputs(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        return self.embedding_dropout(self.embedding(batch["x"])), batch["lengths"]  # (B, T) -> (B, T, E)
+
+    def pool(self, y: Tensor, lengths: Tensor) -> Tensor:
+        B, T, H = y.shape
+        lengths = lengths.to(y.device)
+        mask = length_mask(lengths, T)  # (B, T)
+        if self.pooling == "mean":
+            return (y * mask[..., None]).sum(1) / lengths[:, None].to(y.dtype)  # (B, H)
+        if self.pooling == "max":
+            return y.masked_fill(~mask[..., None], float("-inf")).max(1).values  # (B, H)
+        if self.pooling == "attention":
+            scores = self.attention(y).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, T)
+            weights = torch.softmax(scores, dim=1)
+            return torch.einsum("bt,bth->bh", weights, y)  # (B, H)
+        rows = torch.arange(B, device=y.device)
+        last = y[rows, lengths - 1]  # (B, H)
+        if not self.bidirectional:
+            return last
+        half = H // 2
+        return torch.cat([last[:, :half], y[:, 0, half:]], dim=-1)  # forward end, backward end
+
+    def logits(self, y: Tensor, lengths: Tensor) -> Tensor:
+        return self.head(self.dropout(self.pool(y, lengths)))  # (B, C)
+
+    def loss(self, y: Tensor, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, float]]:
+        logits = self.logits(y, batch["lengths"])
+        loss = F.cross_entropy(logits, batch["y"])
+        correct = (logits.argmax(-1) == batch["y"]).sum().item()
+        # "tokens" weighs the logged loss: here it counts examples
+        return loss, {"tokens": float(batch["y"].numel()), "correct": float(correct)}
+
+
+def build(model_cfg: dict, vocab_size: int, n_classes: int) -> Tuple[Encoder, SentimentTask]:
+    """Encoder + task from a model config dict (SentimentModelConfig fields)."""
+    bidir = bool(model_cfg.get("bidirectional", False))
+    encoder = build_encoder(model_cfg["encoder"], model_cfg["embedding_dim"], model_cfg["hidden_size"],
+                            num_layers=model_cfg["num_layers"], dropout=model_cfg["dropout"], bidirectional=bidir)
+    task = SentimentTask(vocab_size, model_cfg["embedding_dim"], encoder.output_size, n_classes,
+                         pooling=model_cfg.get("pooling", "max"), bidirectional=bidir,
+                         dropout=model_cfg["dropout"], embedding_dropout=model_cfg.get("embedding_dropout", 0.0))
+    return encoder, task
+
+
+def collate(ids: Sequence[np.ndarray], labels: Optional[np.ndarray] = None) -> Dict[str, Tensor]:
+    """Pad to the longest text of the batch (id 0); ``lengths`` are the true lengths."""
+    lengths = np.array([len(a) for a in ids], dtype=np.int64)
+    x = np.zeros((len(ids), int(lengths.max())), dtype=np.int64)
+    for i, a in enumerate(ids):
+        x[i, :len(a)] = a
+    batch = {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+    if labels is not None:
+        batch["y"] = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return batch
+
+
+def eval_batches(lengths: np.ndarray, max_tokens: int = 8192, max_batch: int = 256) -> List[np.ndarray]:
+    """Indices sorted by length, cut into batches of at most ``max_tokens`` padded tokens."""
+    order = np.argsort(lengths, kind="stable")
+    batches, cur, longest = [], [], 0
+    for i in order:
+        L = int(lengths[i])
+        if cur and (max(longest, L) * (len(cur) + 1) > max_tokens or len(cur) >= max_batch):
+            batches.append(np.array(cur))
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, L)
+    if cur:
+        batches.append(np.array(cur))
+    return batches
+
+
+@torch.no_grad()
+def predict_proba(encoder: Encoder, task: SentimentTask, ids: Sequence[np.ndarray]) -> np.ndarray:
+    """Class probabilities ``(N, C)`` in the order of ``ids`` (batched by length)."""
+    was = encoder.training, task.training
+    encoder.eval(), task.eval()
+    device = next(task.parameters()).device
+    probs = np.zeros((len(ids), task.n_classes), dtype=np.float64)
+    lengths = np.array([len(a) for a in ids])
+    for b in eval_batches(lengths):
+        batch = collate([ids[i] for i in b])
+        x, lens = task.inputs({k: v.to(device) for k, v in batch.items()})
+        y, _ = encoder(x, None, lens)
+        probs[b] = torch.softmax(task.logits(y, lens).double(), -1).cpu().numpy()
+    encoder.train(was[0]), task.train(was[1])
+    return probs
+
+
+def metrics(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> Dict[str, object]:
+    """Accuracy, macro-F1, cross-entropy, ROC-AUC (binary), confusion matrix (rows: true)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
+
+    labels = list(range(len(classes)))
+    pred = probs.argmax(1)
+    out: Dict[str, object] = {
+        "examples": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "macro_f1": float(f1_score(y_true, pred, labels=labels, average="macro", zero_division=0)),
+        "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=labels)),
+    }
+    if len(classes) == 2:
+        out["roc_auc"] = float(roc_auc_score(y_true, probs[:, 1])) if len(set(y_true.tolist())) == 2 else None
+    out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=labels).tolist()
+    out["classes"] = list(classes)
+    return out
+
+
+def load_model(ckpt) -> Tuple[Encoder, SentimentTask]:
+    """Encoder + task with a sentiment checkpoint's weights (a loaded ``Checkpoint``)."""
+    classes = ckpt.config["data"]["classes"]
+    encoder, task = build(ckpt.config["model"], len(ckpt.config["data"]["vocab"]["tokens"]), len(classes))
+    weights = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
+    nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(weights)
+    return encoder.eval(), task.eval()

@@ -1,0 +1,106 @@
+"""Recipe for ``sentiment``: labelled texts -> seeded splits -> vocabulary -> length-bucketed batches.
+
+The vocabulary and the class list are built from the training split only and saved in the
+checkpoint's data config (with the split settings, so ``rnnkit evaluate`` rebuilds the very
+same test split). Training batches are shuffled per epoch from ``(run seed, epoch)`` and
+bucketed by length; each carries ``(epoch, index)`` so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import lightning as L
+import numpy as np
+
+from ...data import sentiment as sd
+from ...errors import DataError
+from ...tasks import sentiment as st
+from ..datamodule import EpochBatches, FixedBatches, bucketed_batches, loader
+from . import Prepared
+
+
+class ExampleDataModule(L.LightningDataModule):
+    """Independent examples: endless seeded training epochs, one fixed validation pass."""
+
+    def __init__(self, train_ids, train_y, val_ids, val_y, batch_size: int, seed: int, bucket: bool,
+                 start: Tuple[int, int] = (0, 0)) -> None:
+        super().__init__()
+        self.train_ids, self.train_y, self.val_ids, self.val_y = train_ids, train_y, val_ids, val_y
+        self.batch_size, self.seed, self.bucket, self.start = batch_size, seed, bucket, start
+        self.lengths = np.array([len(a) for a in train_ids])
+
+    def make_epoch(self, epoch: int) -> list:
+        rng = np.random.default_rng([self.seed, epoch])
+        if self.bucket:
+            return bucketed_batches(self.lengths, self.batch_size, rng)
+        order = rng.permutation(len(self.lengths))
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _collate_train(self, idx):
+        return st.collate([self.train_ids[i] for i in idx], self.train_y[idx])
+
+    def _collate_val(self, idx):
+        return st.collate([self.val_ids[i] for i in idx], self.val_y[idx])
+
+    def train_dataloader(self):
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        return loader(EpochBatches(self.make_epoch, self._collate_train, self.start, rank, world))
+
+    def val_dataloader(self):
+        if not len(self.val_ids):
+            return []
+        lengths = np.array([len(a) for a in self.val_ids])
+        return loader(FixedBatches(st.eval_batches(lengths), self._collate_val))
+
+
+def dataset_key(data: str) -> str:
+    """A named set as is; a path made absolute (saved in the checkpoint)."""
+    return data if data in sd.NAMED else str(Path(data).expanduser().resolve())
+
+
+def load_splits_for(data_cfg: Dict[str, Any], data: Optional[str] = None) -> sd.Splits:
+    """The splits described by a (saved) data config, optionally of other ``data``."""
+    return sd.load_splits(data or data_cfg["data"], data_cfg["text_col"], data_cfg["label_col"],
+                          data_cfg.get("header", True), data_cfg.get("encoding", "utf-8"),
+                          data_cfg["val_fraction"], data_cfg["test_fraction"], data_cfg["split_seed"])
+
+
+def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int, int]]) -> Prepared:
+    d = cfg.data
+    splits = load_splits_for(asdict(d))
+    if saved_data:
+        vocab = sd.Vocab.from_json(saved_data["vocab"])
+        classes = list(saved_data["classes"])
+    else:
+        vocab = sd.Vocab.build(splits.train.texts, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab)
+        classes = sd.sort_classes(splits.train.labels)
+    if len(set(splits.train.labels)) < 2:
+        raise DataError(f"{d.data}: the training split holds only one class")
+    train_ids, train_cut = sd.encode_texts(vocab, splits.train.texts, d.max_tokens, d.truncate)
+    val_ids, val_cut = sd.encode_texts(vocab, splits.val.texts, d.max_tokens, d.truncate)
+    train_y = sd.label_ids(splits.train.labels, classes, splits.label_names, f"{d.data} (train)")
+    val_y = sd.label_ids(splits.val.labels, classes, splits.label_names, f"{d.data} (validation)")
+    encoder, task = st.build(asdict(cfg.model), len(vocab), len(classes))
+    dm = ExampleDataModule(train_ids, train_y, val_ids, val_y, d.batch_size, cfg.run.seed, d.bucket,
+                           start=start or (0, 0))
+
+    def final_eval(module) -> Dict[str, float]:
+        probs = st.predict_proba(module.encoder, module.task, val_ids)
+        m = st.metrics(val_y, probs, classes)
+        return {f"val_{k}": float(m[k]) for k in ("accuracy", "macro_f1", "loss", "roc_auc")
+                if m.get(k) is not None}
+
+    data_config = {
+        **asdict(d), "data": dataset_key(d.data), "vocab": vocab.to_json(), "classes": classes,
+        "label_names": {c: splits.label_names.get(c, c) for c in classes},
+        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+    }
+    lengths = np.array([len(a) for a in train_ids])
+    info = {"data": d.data, "train": len(splits.train), "validation": len(splits.val), "test": len(splits.test),
+            "classes": ", ".join(classes), "vocabulary": len(vocab),
+            "tokens per text (median/max)": f"{int(np.median(lengths))}/{int(lengths.max())}",
+            "truncated to --max-tokens": f"{train_cut} train, {val_cut} validation ({d.truncate})"}
+    return Prepared(dm, encoder, task, data_config, final_eval, info)

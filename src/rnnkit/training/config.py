@@ -19,7 +19,8 @@ from typing import Any, Dict, Optional
 
 from ..errors import ConfigError
 
-ENCODER_NAMES = ("lstm", "gru", "rnn", "rnn-relu", "hand-lstm", "hand-gru", "hand-rnn", "hand-rnn-relu")
+ENCODER_NAMES = ("lstm", "gru", "rnn", "rnn-relu", "hand-lstm", "hand-gru", "hand-rnn", "hand-rnn-relu",
+                 "mingru", "minlstm", "tcn", "transformer")
 
 
 def opt(default, flag: Optional[str], help: str, **kw):
@@ -322,7 +323,10 @@ class RunConfig:
     devices: str = opt("1", "--devices", "Lightning devices (number of processes/GPUs, or 'auto')")
     strategy: str = opt("auto", "--strategy", "Lightning strategy: auto, ddp, ddp_spawn")
     num_nodes: int = opt(1, "--num-nodes", "machines for multi-node DDP")
+    precision: str = opt("32-true", "--precision", "Lightning precision: 32-true, or 16-mixed / bf16-mixed on GPUs",
+                         choices=("32-true", "16-mixed", "bf16-mixed", "64-true"))
     max_bad_steps: int = opt(10, "--max-bad-steps", "stop after this many consecutive steps with a non-finite loss or gradient (each is skipped)")
+    diagnostics_every: int = opt(0, "--diagnostics-every", "log gradient-flow, clipping, gate and spectral diagnostics every N steps (0: off)")
 
     def __post_init__(self) -> None:
         if self.max_steps is not None:
@@ -338,6 +342,7 @@ class RunConfig:
             _require(self.val_batches >= 1, f"--val-batches must be >= 1, got {self.val_batches}")
         _require(self.num_nodes >= 1, f"--num-nodes must be >= 1, got {self.num_nodes}")
         _require(self.max_bad_steps >= 1, f"--max-bad-steps must be >= 1, got {self.max_bad_steps}")
+        _require(self.diagnostics_every >= 0, f"--diagnostics-every must be >= 0, got {self.diagnostics_every}")
 
 
 @dataclass

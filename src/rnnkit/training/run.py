@@ -127,6 +127,10 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     cbs = [graceful, ckpt_cb] + list(callbacks or [])
     if cfg.run.max_time is not None and module.schedule_horizon is None:
         cbs.append(TimeBudgetHorizon(cfg.run.max_time))
+    if getattr(cfg.run, "diagnostics_every", 0):
+        from .diagnostics import GradientDiagnostics
+
+        cbs.append(GradientDiagnostics(cfg.run.diagnostics_every, cfg.optim.clip_norm, cfg.optim.clip_value))
     if cfg.run.progress:
         from lightning.pytorch.callbacks import TQDMProgressBar
 
@@ -153,7 +157,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         max_steps=-1 if remaining is None else remaining,
         max_time=None if cfg.run.max_time is None else datetime.timedelta(minutes=cfg.run.max_time),
         accelerator=cfg.run.accelerator, devices=devices, strategy=cfg.run.strategy,
-        num_nodes=cfg.run.num_nodes,
+        num_nodes=cfg.run.num_nodes, precision=cfg.run.precision,
         gradient_clip_val=clip_val, gradient_clip_algorithm=clip_alg,
         val_check_interval=cfg.run.val_every, check_val_every_n_epoch=None,
         limit_val_batches=cfg.run.val_batches if cfg.run.val_batches else 1.0,

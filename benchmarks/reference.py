@@ -9,9 +9,10 @@
    ``numpy_vs_best_torch`` is the ratio of µs/token at hidden 512 (below 1: NumPy faster).
 
 Every comparison first checks that both sides compute the same numbers, warms up, then times
-the variants interleaved (medians of repeats). torch and the BLAS behind NumPy are pinned to
-one thread (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` default to 1 here;
-set them to override). The last line printed is the JSON result, also written to ``--out``.
+the variants interleaved (medians of repeats). torch and the BLAS behind NumPy use the same
+number of threads, ``--threads`` (default 2, a quiet 2-core machine; use 1 when anything
+else runs: two OpenMP threads on a busy machine are 15-40x slower). The last line printed
+is the JSON result, also written to ``--out``.
 
     python benchmarks/reference.py --quick          # <= 60 s
 """
@@ -19,16 +20,22 @@ set them to override). The last line printed is the JSON result, also written to
 from __future__ import annotations
 
 import os
+import sys
 
+_THREADS = "2"
+for _i, _a in enumerate(sys.argv):
+    if _a == "--threads" and _i + 1 < len(sys.argv):
+        _THREADS = sys.argv[_i + 1]
+    elif _a.startswith("--threads="):
+        _THREADS = _a.split("=", 1)[1]
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy/torch load their thread pools
+    os.environ[_var] = _THREADS  # before numpy/torch load their thread pools
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -231,9 +238,11 @@ def bench_generation(H: int, L: int = 2, V: int = 65, E: int = 64, tokens: int =
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, <= 60 s")
-    ap.add_argument("--out", default="runs/benchmarks/reference.json", help="JSON result path")
+    ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results" / "reference.json"),
+                    help="JSON result path")
+    ap.add_argument("--threads", type=int, default=int(_THREADS), help="threads for torch and NumPy's BLAS")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
     if args.quick:

@@ -46,7 +46,10 @@ def cmd_train(args) -> int:
             flags = ", ".join(f"{s}.{k}" for s, d in given.items() for k in d)
             print(f"rnnkit: note: --resume uses the checkpoint's model/data/optim settings; ignoring {flags}",
                   file=sys.stderr)
-    from ..training.run import train
+    if cfg.run.engine == "numpy":
+        from ..training.numpy_engine import train_numpy as train  # never imports torch
+    else:
+        from ..training.run import train
 
     summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
     if summary.get("interrupted"):

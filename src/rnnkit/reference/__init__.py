@@ -12,13 +12,13 @@ from .gru import GRU, gru_step_backward, gru_step_forward
 from .lstm import LSTM, lstm_step_backward, lstm_step_forward
 from .ops import (cross_entropy_backward, cross_entropy_forward, embedding_backward,
                   embedding_forward, linear_backward, linear_forward, log_softmax)
-from .optim import SGD, Adagrad, Adam, Optimizer, clip_grad_norm, clip_grad_value
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, clip_grad_norm, clip_grad_value
 from .rnn import RNN_RELU, RNN_TANH, SimpleRNN, rnn_step_backward, rnn_step_forward
 from .sequence import (CELLS, RecurrentSpec, init_params, layer_backward, layer_forward,
                        recurrent_backward, recurrent_forward, spec_from_params, zero_state)
 
 __all__ = [
-    "CELLS", "GRU", "LSTM", "RNN_RELU", "RNN_TANH", "SGD", "Adagrad", "Adam", "CellSpec",
+    "CELLS", "GRU", "LSTM", "RNN_RELU", "RNN_TANH", "SGD", "Adagrad", "Adam", "AdamW", "CellSpec",
     "Optimizer", "RecurrentSpec", "SimpleRNN", "check_gradients", "clip_grad_norm",
     "clip_grad_value", "cross_entropy_backward", "cross_entropy_forward", "embedding_backward",
     "embedding_forward", "gru_step_backward", "gru_step_forward", "init_params",

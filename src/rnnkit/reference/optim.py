@@ -14,6 +14,10 @@ g = grad + weight_decay · p and t counts steps from 1:
     Adam     m ← β1 m + (1-β1) g;   v ← β2 v + (1-β2) g²      (Kingma & Ba 2015)
              p ← p - lr / (1-β1^t) · m / (√v / √(1-β2^t) + eps)     (AMSGrad: v → max of all v)
 
+AdamW (Loshchilov & Hutter 2019) decouples the weight decay from the gradient, as
+``torch.optim.AdamW``: p ← p (1 - lr·wd) before the Adam update, for the parameters in
+``decay`` only (rnnkit decays matrices, not biases).
+
 ``state_dict()`` is a flat dict of arrays (``step`` plus one buffer per parameter and kind,
 e.g. ``exp_avg.weight_ih_l0``), so it can be written with safetensors and loaded back.
 """
@@ -164,3 +168,18 @@ class Adam(Optimizer):
         step_size = self.lr / (1 - self.beta1 ** self.t)
         denom = np.sqrt(v) / math.sqrt(1 - self.beta2 ** self.t) + self.eps
         p -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay on the named parameters, as ``torch.optim.AdamW``."""
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, decay: Iterable[str] = ()) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=0.0)
+        self.decoupled_weight_decay = weight_decay
+        self.decay = set(decay)
+
+    def _update(self, name, p, g):
+        if self.decoupled_weight_decay and name in self.decay:
+            p *= np.asarray(1 - self.lr * self.decoupled_weight_decay, dtype=p.dtype)
+        super()._update(name, p, g)

@@ -14,7 +14,11 @@ from lightning.pytorch.callbacks import Callback
 
 from .. import checkpoint as ckpt_io
 from .state import (carry_from_flat, carry_to_flat, optimizer_from_flat, optimizer_to_flat,
-                    rng_from_flat, rng_to_flat)
+                    rng_from_flat, rng_to_flat, set_schedule_position)
+
+
+def param_names(module) -> Dict[int, str]:
+    return {id(p): n for n, p in module.named_parameters()}
 
 
 class RnnkitCheckpoint(Callback):
@@ -42,9 +46,16 @@ class RnnkitCheckpoint(Callback):
         if self.resume is None:
             return
         meta, tensors = self.resume.train_meta, self.resume.train_tensors
-        optimizer_from_flat(trainer.optimizers[0], tensors, meta["optimizer"])
-        trainer.lr_scheduler_configs[0].scheduler.load_state_dict(meta["scheduler"])
+        opt = trainer.optimizers[0]
+        optimizer_from_flat(opt, param_names(module), tensors)
+        step = int(meta["global_step"])
+        set_schedule_position(opt, trainer.lr_scheduler_configs[0].scheduler, step, module.lr_factor(step))
         module.carry = carry_from_flat(tensors, meta["carry"], module.device)
+        if meta.get("engine", "torch") != "torch":
+            self._restore_rng = False  # another engine's RNG: continue, not bitwise
+            print(f"rnnkit: continuing a {meta.get('engine')}-engine run with the torch engine "
+                  f"(weights, AdamW moments, schedule, data position and state carry over; RNG does not)",
+                  file=sys.stderr)
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         if self._restore_rng:
@@ -79,15 +90,15 @@ class RnnkitCheckpoint(Callback):
                 print(f"rnnkit: step {step}: weights are not finite ({bad[0]}); checkpoint not written",
                       file=sys.stderr, flush=True)
             return
-        opt_tensors, opt_meta = optimizer_to_flat(trainer.optimizers[0])
+        opt_tensors, opt_meta = optimizer_to_flat(trainer.optimizers[0], param_names(module))
         rng_tensors, rng_meta = rng_to_flat()
         carry_tensors, carry_meta = carry_to_flat(module.carry if trainer.world_size == 1 else None)
         meta = {
+            "engine": "torch",
             "global_step": step,
             "data_position": list(module.data_position),
             "schedule_horizon": module.schedule_horizon,
             "optimizer": opt_meta,
-            "scheduler": trainer.lr_scheduler_configs[0].scheduler.state_dict(),
             "rng": rng_meta,
             "carry": carry_meta,
             "world_size": trainer.world_size,

@@ -325,6 +325,8 @@ class RunConfig:
     num_nodes: int = opt(1, "--num-nodes", "machines for multi-node DDP")
     precision: str = opt("32-true", "--precision", "Lightning precision: 32-true, or 16-mixed / bf16-mixed on GPUs",
                          choices=("32-true", "16-mixed", "bf16-mixed", "64-true"))
+    engine: str = opt("torch", "--engine", "training engine: torch (Lightning) or numpy (the NumPy reference engine; charlm only, no torch)",
+                      choices=("torch", "numpy"))
     max_bad_steps: int = opt(10, "--max-bad-steps", "stop after this many consecutive steps with a non-finite loss or gradient (each is skipped)")
     diagnostics_every: int = opt(0, "--diagnostics-every", "log gradient-flow, clipping, gate and spectral diagnostics every N steps (0: off)")
 
@@ -357,6 +359,8 @@ class ForecastModelConfig:
                     choices=("point", "gaussian", "quantile"))
     loss: str = opt("mse", "--loss", "loss of the point head", choices=("mse", "mae"))
     quantiles: str = opt("0.1,0.5,0.9", "--quantiles", "quantile levels of the quantile head (comma-separated, in (0, 1))")
+    multistep: str = opt("direct", "--multistep", "direct: all --horizon steps at once; autoregressive: a one-step model rolled out (point head, no covariates)",
+                         choices=("direct", "autoregressive"))
 
     def __post_init__(self) -> None:
         _require(self.encoder in ENCODER_NAMES, f"--encoder must be one of {', '.join(ENCODER_NAMES)}, got {self.encoder!r}")
@@ -365,6 +369,7 @@ class ForecastModelConfig:
         _require(0 <= self.dropout < 1, f"--dropout must lie in [0, 1), got {self.dropout}")
         _require(self.head in ("point", "gaussian", "quantile"), f"--head must be point, gaussian or quantile, got {self.head!r}")
         _require(self.loss in ("mse", "mae"), f"--loss must be mse or mae, got {self.loss!r}")
+        _require(self.multistep in ("direct", "autoregressive"), f"--multistep must be direct or autoregressive, got {self.multistep!r}")
         try:
             qs = [float(q) for q in str(self.quantiles).split(",")]
         except ValueError:

@@ -19,6 +19,7 @@ from torch import nn
 from ..errors import TrainingDiverged
 from ..layers import Encoder, detach_state
 from .config import OptimConfig
+from .schedule import lr_factor
 
 LN2 = math.log(2.0)
 
@@ -119,18 +120,14 @@ class SequenceModule(L.LightningModule):
         n = int(metrics["tokens"])
         self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val_bpc", loss / LN2, batch_size=n, sync_dist=True)
+        if "correct" in metrics:  # classifiers report correct predictions: log accuracy too
+            self.log("val_accuracy", metrics["correct"] / max(n, 1), prog_bar=True, batch_size=n, sync_dist=True)
 
     # -- optimisation ----------------------------------------------------------------------
     def lr_factor(self, step: int) -> float:
         """Multiplier of the peak learning rate after ``step`` optimizer steps."""
         cfg = self.optim_cfg
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        if cfg.schedule == "constant" or not self.schedule_horizon:
-            return 1.0
-        span = max(1, self.schedule_horizon - cfg.warmup_steps)
-        progress = min(1.0, (step - cfg.warmup_steps) / span)
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return lr_factor(step, cfg.warmup_steps, cfg.schedule, self.schedule_horizon, cfg.min_lr_ratio)
 
     def configure_optimizers(self):
         cfg = self.optim_cfg

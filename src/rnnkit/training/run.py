@@ -57,6 +57,10 @@ def quiet_lightning() -> None:
 def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = False,
           callbacks: Optional[list] = None) -> Dict[str, Any]:
     """Train (or resume) a model for ``cfg.task``; returns a summary (steps, metrics, out dir)."""
+    if cfg.run.engine == "numpy":
+        from .numpy_engine import train_numpy
+
+        return train_numpy(cfg, resume=resume, overwrite=overwrite)
     from .recipes import get_recipe
 
     recipe = get_recipe(cfg.task)

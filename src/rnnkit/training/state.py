@@ -19,36 +19,42 @@ def _to_np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().contiguous().numpy().copy()
 
 
-def optimizer_to_flat(opt: torch.optim.Optimizer) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
-    sd = opt.state_dict()
+def optimizer_to_flat(opt: torch.optim.Optimizer, names: Dict[int, str]
+                      ) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+    """AdamW moments keyed by parameter *name* (``optim.<name>.exp_avg``), so that both
+    engines (and future versions with other parameter orders) read the same layout.
+    ``names`` maps ``id(parameter)`` to its name in the model's state dict."""
     tensors: Dict[str, np.ndarray] = {}
-    scalars: Dict[str, Dict[str, Any]] = {}
-    for idx, st in sd["state"].items():
-        for k, v in st.items():
-            if isinstance(v, torch.Tensor):
-                tensors[f"optim.{idx}.{k}"] = _to_np(v)
-            else:
-                scalars.setdefault(str(idx), {})[k] = v
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
-    return tensors, {"param_groups": groups, "scalars": scalars}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for k, v in opt.state.get(p, {}).items():
+                if isinstance(v, torch.Tensor):
+                    tensors[f"optim.{names[id(p)]}.{k}"] = _to_np(v)
+    return tensors, {"kind": "adamw"}
 
 
-def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: Dict[str, np.ndarray], meta: Dict[str, Any]) -> None:
-    state: Dict[int, Dict[str, Any]] = {}
-    for key, arr in tensors.items():
-        if not key.startswith("optim."):
-            continue
-        _, idx, name = key.split(".", 2)
-        state.setdefault(int(idx), {})[name] = torch.from_numpy(np.array(arr))
-    for idx, d in meta.get("scalars", {}).items():
-        state.setdefault(int(idx), {}).update(d)
-    groups = []
-    for g in meta["param_groups"]:
-        g = dict(g)
-        if "betas" in g:
-            g["betas"] = tuple(g["betas"])
-        groups.append(g)
-    opt.load_state_dict({"state": state, "param_groups": groups})
+def optimizer_from_flat(opt: torch.optim.Optimizer, names: Dict[int, str], tensors: Dict[str, np.ndarray]) -> None:
+    """Load moments written by :func:`optimizer_to_flat` (either engine) into ``opt``."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            st = {}
+            for k in ("exp_avg", "exp_avg_sq", "step"):
+                key = f"optim.{name}.{k}"
+                if key in tensors:
+                    t = torch.from_numpy(np.array(tensors[key]))
+                    st[k] = t.to(torch.float32) if k == "step" else t.to(p.dtype).to(p.device)
+            if st:
+                opt.state[p] = st
+
+
+def set_schedule_position(opt: torch.optim.Optimizer, scheduler, step: int, factor: float) -> None:
+    """Put a LambdaLR (stateless apart from its position) at ``step`` optimizer steps."""
+    scheduler.last_epoch = step
+    lrs = [base * factor for base in scheduler.base_lrs]
+    for group, lr in zip(opt.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = lrs
 
 
 def rng_to_flat() -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
@@ -95,5 +101,5 @@ def carry_from_flat(tensors: Dict[str, np.ndarray], structure: Any, device=None)
     return tuple(get(k) for k in structure)
 
 
-__all__ = ["optimizer_to_flat", "optimizer_from_flat", "rng_to_flat", "rng_from_flat",
+__all__ = ["optimizer_to_flat", "optimizer_from_flat", "set_schedule_position", "rng_to_flat", "rng_from_flat",
            "carry_to_flat", "carry_from_flat", "map_state"]

@@ -27,6 +27,9 @@ def register(sub) -> None:
     from .translate import add_decoding_flags  # seq2seq: --data multi30k|SRC:TGT|FILE.tsv, --split val/test
 
     add_decoding_flags(p.add_argument_group("seq2seq checkpoints"))
+    from .transcribe import add_asr_decoding_flags  # asr: --data fsdd|MANIFEST, --split val/test, --beam N
+
+    add_asr_decoding_flags(p.add_argument_group("asr checkpoints"), beam=False)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -34,7 +37,11 @@ def cmd_evaluate(args) -> int:
     from .. import checkpoint as ckpt_io
 
     config = ckpt_io.read_config(Path(args.checkpoint), expect_task=list(EVALUATORS))
-    return EVALUATORS[config["task"]](args)
+    try:
+        return EVALUATORS[config["task"]](args)
+    except KeyError as e:  # a config.json without what its task writes: mislabelled or hand-edited
+        raise ckpt_io.CheckpointError(f"{args.checkpoint}: config.json lacks {e} that a {config['task']!r} "
+                                      f"checkpoint holds (corrupt or not written by rnnkit)") from None
 
 
 def evaluate_charlm(args) -> int:
@@ -74,7 +81,9 @@ def evaluate_charlm(args) -> int:
     weights = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
     encoder, task = charlm.build(ckpt.config["model"], len(vocab))
     torch.nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(weights)
-    loss, n = charlm.score_ids(encoder, task, ids, n_streams=8, seq_len=256)
+    # fixed-window encoders (Transformer, TCN) are scored on the windows they were trained on
+    window = 256 if encoder.carries_state else int(train_cfg.get("seq_len", 256))
+    loss, n = charlm.score_ids(encoder, task, ids, n_streams=8, seq_len=window)
     result = {"checkpoint": str(args.checkpoint), "data": scope, "loss": loss, "bits_per_char": loss / np.log(2),
               "characters": n, "unknown_characters": int(sum(unknown_counts.values())),
               "unknown": "".join(sorted(unknown_counts))}
@@ -107,5 +116,11 @@ def evaluate_seq2seq(args) -> int:
     return run(args)
 
 
+def evaluate_asr(args) -> int:
+    from .transcribe import evaluate_asr as run
+
+    return run(args)
+
+
 EVALUATORS = {"charlm": evaluate_charlm, "sentiment": evaluate_sentiment, "forecast": evaluate_forecast,
-              "seq2seq": evaluate_seq2seq}
+              "seq2seq": evaluate_seq2seq, "asr": evaluate_asr}

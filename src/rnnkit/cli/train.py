@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sys
+from dataclasses import fields
 from pathlib import Path
 
+from ..errors import ConfigError
 from .common import Parser, add_config_flags, overrides_from
 
 TASK_HELP = {
@@ -41,11 +42,7 @@ def cmd_train(args) -> int:
         overrides.setdefault("run", {})["progress"] = False
     cfg = build_config(yaml_values, overrides, task=args.task)
     if args.resume:
-        given = {s: v for s, v in overrides.items() if s in ("model", "data", "optim")}
-        if given:
-            flags = ", ".join(f"{s}.{k}" for s, d in given.items() for k in d)
-            print(f"rnnkit: note: --resume uses the checkpoint's model/data/optim settings; ignoring {flags}",
-                  file=sys.stderr)
+        _refuse_contradictions(args.resume, overrides)
     if cfg.run.engine == "numpy":
         from ..training.numpy_engine import train_numpy as train  # never imports torch
     else:
@@ -70,3 +67,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+
+
+def _refuse_contradictions(resume: str, overrides) -> None:
+    """On --resume the checkpoint's model/data/optim settings rule; a flag that says otherwise
+    is a mistake worth stopping for (a repeated, equal value is fine)."""
+    from .. import checkpoint as ckpt_io
+    from ..training.config import sections_for
+
+    try:
+        config = ckpt_io.read_config(Path(resume))
+    except ckpt_io.CheckpointError:
+        return  # find_resumable reports the real problem (or falls back to a periodic one)
+    saved, task = config.get("train", {}), config["task"]
+    flags = {s: {f.name: f.metadata.get("flag") for f in fields(c)}
+             for s, c in sections_for(task).items()}
+    for section in ("model", "data", "optim"):
+        for name, value in overrides.get(section, {}).items():
+            old = saved.get(section, {}).get(name)
+            if old is not None and value != old and not (isinstance(old, float) and value == float(old)):
+                raise ConfigError(f"{resume}: {flags[section][name]} {value} contradicts the checkpoint "
+                                  f"({old}); drop the flag to resume, or start a new run")

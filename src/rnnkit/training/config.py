@@ -520,6 +520,10 @@ def load_yaml(path: Path, task: Optional[str] = None) -> Dict[str, Any]:
             if k not in names:
                 raise ConfigError(f"{path}: unknown key {key}.{k} (known: {', '.join(sorted(names))})")
         out[key] = {k: _coerce(sections[key], k, v, f"{path}") for k, v in value.items()}
+        try:
+            sections[key](**out[key])  # range checks, so the message can name this file
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     return out
 
 

@@ -131,7 +131,7 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
     from ..data.datasets import corpus_path
     from ..data.streams import StreamLayout
     from ..data.text import CharVocab, encode_corpus
-    from .run import prepare_out_dir
+    from .run import claim_out_dir, prepare_out_dir
 
     if cfg.task != "charlm":
         raise ConfigError(f"--engine numpy trains the charlm task only, not {cfg.task!r}")
@@ -145,7 +145,6 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
     if cfg.run.devices not in ("1", "auto") or cfg.run.num_nodes != 1 or cfg.run.strategy != "auto":
         raise ConfigError("--engine numpy runs in one process; drop --devices/--num-nodes/--strategy")
     out = prepare_out_dir(cfg.run.out or resume, resume is not None, overwrite)
-    ckpt_io.remove_stale_temporaries(out)
     resumed = None
     if resume is not None:
         resumed = ckpt_io.find_resumable(Path(resume), expect_task=["charlm"])
@@ -162,6 +161,7 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
                         f"for each of --batch-size {cfg.data.batch_size} streams needs {need} "
                         f"(--seq-len {cfg.data.seq_len}); lower --batch-size or --seq-len")
     layout = StreamLayout(len(train_ids), cfg.data.batch_size, cfg.data.seq_len)
+    claim_out_dir(out, resumed is not None, overwrite)
     m = cfg.model
     rng = np.random.default_rng(cfg.run.seed)
     if resumed:

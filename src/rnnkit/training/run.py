@@ -17,14 +17,25 @@ from .config import TrainConfig
 
 
 def prepare_out_dir(out: Optional[str], resume: bool, overwrite: bool) -> Path:
+    """Validate ``--out`` without touching it (the data is checked before anything is written)."""
     if not out:
         raise ConfigError("--out DIR is required (where checkpoints are written)")
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{path}: --out exists and is not a directory")
-    if not resume and ckpt_io.has_checkpoint(path):
-        if not overwrite:
-            raise ConfigError(f"{path}: already holds a checkpoint; pass --resume {path} to continue or --overwrite to replace it")
+    if not resume and ckpt_io.has_checkpoint(path) and not overwrite:
+        raise ConfigError(f"{path}: already holds a checkpoint; pass --resume {path} to continue or --overwrite to replace it")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{path}: --out is not writable ({ancestor} is not a writable directory)")
+    return path
+
+
+def claim_out_dir(path: Path, resume: bool, overwrite: bool) -> None:
+    """Create ``--out`` (and, with --overwrite, remove the checkpoint it held) just before training."""
+    if not resume and overwrite and ckpt_io.has_checkpoint(path):
         import shutil
 
         for name in (ckpt_io.MODEL_FILE, ckpt_io.CONFIG_FILE, ckpt_io.TRAIN_TENSORS_FILE, ckpt_io.TRAIN_META_FILE):
@@ -37,7 +48,7 @@ def prepare_out_dir(out: Optional[str], resume: bool, overwrite: bool) -> Path:
         probe.unlink()
     except OSError as e:
         raise ConfigError(f"{path}: --out is not writable ({e.strerror or e})") from None
-    return path
+    ckpt_io.remove_stale_temporaries(path)
 
 
 def quiet_lightning() -> None:
@@ -73,7 +84,6 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
             raise ConfigError("--logger tensorboard needs the tensorboard package (pip install tensorboard); "
                               "or use --logger csv")
     out = prepare_out_dir(cfg.run.out or resume, resume is not None, overwrite)
-    ckpt_io.remove_stale_temporaries(out)
     resumed = None
     if resume is not None:
         resumed = ckpt_io.find_resumable(Path(resume), expect_task=[cfg.task])
@@ -97,6 +107,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
 
     start = tuple(resumed.train_meta["data_position"]) if resumed else None
     prep = recipe.prepare(cfg, resumed.config["data"] if resumed else None, start)
+    claim_out_dir(out, resumed is not None, overwrite)
     module = SequenceModule(prep.encoder, prep.task, cfg.optim, schedule_horizon=cfg.run.max_steps,
                             max_bad_steps=cfg.run.max_bad_steps)
     if resumed:

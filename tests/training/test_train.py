@@ -110,3 +110,21 @@ def test_max_steps_already_reached_is_a_no_op(tiny_corpus, tmp_path, capsys):
     assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "3", "--resume", str(out))) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert (out / C.MODEL_FILE).read_bytes() == before
+
+
+def test_same_seed_gives_identical_losses_and_checkpoint_bytes(tiny_corpus, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "12", "--dropout", "0.3", "--seed", "9",
+                                    "--logger", "csv", "--val-every", "6")) == 0
+        runs.append(out)
+    a, b = runs
+    for name in (C.MODEL_FILE, C.TRAIN_TENSORS_FILE):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert json.loads((a / C.CONFIG_FILE).read_text()) == json.loads((b / C.CONFIG_FILE).read_text())
+    meta_a, meta_b = (json.loads((d / C.TRAIN_META_FILE).read_text()) for d in runs)
+    assert meta_a == meta_b
+    losses = [[(r["step"], r.get("train_loss"), r.get("val_loss")) for r in csv.DictReader(open(d / "logs" / "metrics.csv"))]
+              for d in runs]
+    assert losses[0] == losses[1] and len(losses[0]) > 2

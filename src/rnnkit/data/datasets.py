@@ -114,6 +114,54 @@ def download(remote: RemoteFile, dest: Path) -> Path:
     return dest
 
 
+def safe_extract(archive: Path, target: Path) -> Path:
+    """Extract a tar or zip archive into ``target``, refusing any entry that would land
+    outside it (``../`` paths, absolute paths, links pointing out). Extraction goes to a
+    temporary sibling directory renamed into place, so a failure leaves nothing behind."""
+    import shutil
+    import zipfile
+
+    archive, target = Path(archive), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    root = tmp.resolve()
+
+    def inside(name: str) -> bool:
+        dest = (root / name).resolve()
+        return dest == root or root in dest.parents
+
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    if not inside(name):
+                        raise DataError(f"{archive}: entry {name!r} would be written outside the target; refused")
+                z.extractall(tmp)
+        else:
+            try:
+                tar = tarfile.open(archive)
+            except tarfile.TarError as e:
+                raise DataError(f"{archive}: not a readable tar or zip archive ({e})") from None
+            with tar:
+                for m in tar.getmembers():
+                    if not inside(m.name) or ((m.issym() or m.islnk()) and not inside(
+                            str(Path(m.name).parent / m.linkname) if m.issym() else m.linkname)):
+                        raise DataError(f"{archive}: entry {m.name!r} would be written outside the target; refused")
+                    if m.isdev():
+                        raise DataError(f"{archive}: entry {m.name!r} is a device file; refused")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the stdlib's own guard too
+                    tar.extractall(tmp, filter="data")
+                else:
+                    tar.extractall(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
 def find_dataset_dir(name: str, root: Optional[Path] = None) -> Optional[Path]:
     """The first existing folder for dataset ``name`` in the lookup order, or None."""
     options = []

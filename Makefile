@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/rnnkit train charlm --data shakespeare --config configs/charlm-demo.yaml \
 		--max-time $(DEMO_MINUTES) --out $(DEMO_OUT) --overwrite
-	$(VENV)/bin/rnnkit sample $(DEMO_OUT) --prime "ROMEO:" --length 600 --temperature 0.8 --seed 0
+	$(VENV)/bin/rnnkit sample $(DEMO_OUT) --prime "Romeo." --length 600 --temperature 0.8 --seed 0
 
 test: install
 	$(PY) -m pytest -q

@@ -43,6 +43,7 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TRAIN_TENSORS_FILE = "train_state.safetensors"
 TRAIN_META_FILE = "train_state.json"
+CHECKPOINT_ENTRIES = ("model.safetensors", "config.json", "train_state.safetensors", "train_state.json", "checkpoints")
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 _STEP_DIR = re.compile(r"^step-(\d{7,})$")
 
@@ -168,8 +169,16 @@ def remove_stale_temporaries(out: Path) -> None:
         if not root.is_dir():
             continue
         for p in root.iterdir():
-            if p.name.startswith((".tmp-", ".old-")) and p.is_dir():
+            if p.name.startswith(".tmp-") and p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
+            elif p.name.startswith(".old-") and p.is_dir():
+                # left between the two renames of write_checkpoint_dir: the only complete copy
+                # unless its step directory was put in place
+                target = root / p.name[len(".old-"):].rsplit("-", 1)[0]
+                if target.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    os.replace(p, target)
             elif p.name.startswith(".") and ".tmp-" in p.name and p.is_file():
                 p.unlink(missing_ok=True)
 

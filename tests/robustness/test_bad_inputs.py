@@ -144,7 +144,21 @@ CKPT_CASES = [
     ("a .pt file", lambda d: _w(d / "model.pt", pickle.dumps({"w": [1.0]})), "pickle"),
     ("a .ckpt file", lambda d: _w(d / "last.ckpt", pickle.dumps({"state_dict": {}})), "pickle"),
     ("a plain file", lambda d: _w(d / "weights.safetensors", b"12345678{}"), "directory"),
+    ("config without data", _cfg_edit(lambda c: c.pop("data")), "data"),
+    ("config layers disagree with weights", _cfg_edit(lambda c: c["model"].update(num_layers=3)), "layers"),
+    ("vocabulary not characters", _cfg_edit(lambda c: c["data"].update(vocab=[1, 2])), "vocab"),
+    ("hostile safetensors with a matching sha", lambda d: _hostile(d), "safetensors"),
 ]
+
+
+def _hostile(d: Path) -> Path:
+    """Bytes that pass the sha check but are not a valid safetensors file."""
+    data = (8).to_bytes(8, "little") + b'{"a":{"dtype":"F32","shape":[99999999],"data_offsets":[0,4]}}'
+    (d / C.MODEL_FILE).write_bytes(data)
+    cfg = json.loads((d / C.CONFIG_FILE).read_text())
+    cfg["weights_sha256"] = C.sha256_file(d / C.MODEL_FILE)
+    (d / C.CONFIG_FILE).write_text(json.dumps(cfg))
+    return d
 
 
 def _truncate(p: Path) -> None:
@@ -227,7 +241,9 @@ TRAIN_FLAG_CASES = [
     ("--batch-size", "-3"), ("--val-fraction", "1.5"), ("--max-time", "-1"), ("--max-steps", "0"),
     ("--threads", "0"), ("--embedding-dim", "0"), ("--warmup-steps", "-1"), ("--clip-norm", "-2"),
     ("--clip-value", "0"), ("--checkpoint-every", "0"), ("--encoder", "transformer-xl"),
-    ("--hidden", "seven"), ("--lr", "fast"),
+    ("--hidden", "seven"), ("--lr", "fast"), ("--devices", "abc"), ("--strategy", "foo"),
+    ("--accelerator", "quantum"), ("--max-time", "inf"), ("--max-time", "nan"), ("--precision", "8-bit"),
+    ("--weight-decay", "-1"), ("--max-bad-steps", "0"), ("--num-nodes", "0"),
 ]
 
 
@@ -274,11 +290,24 @@ def test_overwrite_keeps_the_old_checkpoint_when_the_data_is_bad(good, tmp_path,
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=60))
+@given(data=st.one_of(st.binary(max_size=200), st.text(max_size=60).map(lambda t: t.encode("utf-8"))))
 def test_random_bytes_as_a_corpus(tmp_path_factory, capsys, data):
+    """Whatever the bytes: a model trains on them, or one clean line says why not."""
     root = tmp_path_factory.mktemp("rand")
     src = _w(root / "random.txt", data)
-    check_bad_input(capsys, root, tiny_train_args(src, root / "out", "--max-steps", "2"), [str(src)])
+    argv = ["train", "charlm", "--data", str(src), "--out", str(root / "out"), "--hidden", "4", "--layers", "1",
+            "--embedding-dim", "4", "--batch-size", "1", "--seq-len", "2", "--val-fraction", "0.2",
+            "--max-steps", "1", "--no-progress", "--logger", "none", "--warmup-steps", "0"]
+    before = _files(root)
+    capsys.readouterr()
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    CHECKED["n"] += 1
+    if rc == 0:
+        assert C.load_checkpoint(root / "out").config["task"] == "charlm"
+    else:
+        assert rc == 2 and len(err.splitlines()) == 1 and str(src) in err and "Traceback" not in err, err
+        assert _files(root) == before
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

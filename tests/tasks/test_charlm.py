@@ -87,6 +87,7 @@ def test_sampler_semantics():
     np.testing.assert_allclose(freq, [0.5, 0.3, 0.15, 0.05], atol=0.03)
     cold = [next_token(np.log([0.5, 0.3, 0.15, 0.05]), rng, SamplingParams(0.2)) for _ in range(500)]
     assert np.mean(np.array(cold) == 0) > 0.9
+    assert next_token(logits, rng, SamplingParams(1e-310)) == 1  # overflowing temperature: greedy, not garbage
     a = [next_token(logits, np.random.default_rng(5), SamplingParams(0.9)) for _ in range(5)]
     b = [next_token(logits, np.random.default_rng(5), SamplingParams(0.9)) for _ in range(5)]
     assert a == b

@@ -54,13 +54,15 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(reference, t
     kills = 0
     cmd = _cli(*_args(corpus, out))
     for attempt in range(3):
+        seen = {d.name for d in C.list_step_dirs(out)}
         proc = subprocess.Popen(cmd if attempt == 0 else _cli(*_args(corpus, out, "--resume", str(out))),
                                 env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # wait until training is under way (a checkpoint exists), then kill at a random moment
+        # wait until this process trains (it wrote a new checkpoint), then kill at a random moment:
+        # mid-step, mid-validation or in the middle of writing a checkpoint
         deadline = time.time() + 60
-        while time.time() < deadline and proc.poll() is None and not C.list_step_dirs(out):
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.6))
+        while time.time() < deadline and proc.poll() is None and not ({d.name for d in C.list_step_dirs(out)} - seen):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -159,3 +161,43 @@ def test_divergence_stops_with_a_clear_message_and_no_bad_checkpoint(tiny_corpus
     ck = C.load_checkpoint(out, with_train_state=True)  # the last good checkpoint survives
     assert ck.train_meta["global_step"] <= 7
     assert all(np.isfinite(v).all() for v in ck.weights.values())
+
+
+def test_overwrite_puts_the_old_checkpoint_back_when_the_new_run_fails(reference, tmp_path, monkeypatch, capsys):
+    corpus, _ = reference
+    out = tmp_path / "run"
+    assert main(tiny_train_args(corpus, out, "--max-steps", "3")) == 0
+    before = (out / C.MODEL_FILE).read_bytes()
+    _poison(monkeypatch, set(range(1, 100)))
+    rc = main(tiny_train_args(corpus, out, "--max-steps", "30", "--overwrite", "--max-bad-steps", "2"))
+    assert rc == 1 and "diverged" in capsys.readouterr().err
+    assert (out / C.MODEL_FILE).read_bytes() == before
+    assert C.load_checkpoint(out, with_train_state=True).train_meta["global_step"] == 3
+    assert not list(out.glob(".overwritten-*"))
+
+
+def test_bad_lightning_options_fail_before_anything_is_written(reference, tmp_path, capsys):
+    corpus, _ = reference
+    out = tmp_path / "run"
+    assert main(tiny_train_args(corpus, out, "--max-steps", "3")) == 0
+    before = (out / C.MODEL_FILE).read_bytes()
+    rc = main(tiny_train_args(corpus, out, "--max-steps", "3", "--overwrite", "--accelerator", "gpu"))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--accelerator gpu" in err, err
+    assert (out / C.MODEL_FILE).read_bytes() == before
+
+
+def test_numpy_engine_stops_cleanly_on_sigterm(reference, tmp_path):
+    corpus, _ = reference
+    out = tmp_path / "run"
+    args = _args(corpus, out, "--engine", "numpy", "--checkpoint-every", "20", steps=100000)
+    proc = subprocess.Popen(_cli(*args), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not C.list_step_dirs(out):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopped by SIGTERM" in stdout, stderr
+    meta = C.load_checkpoint(out, with_train_state=True).train_meta
+    assert meta["engine"] == "numpy" and meta["global_step"] > 20

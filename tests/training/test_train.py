@@ -128,3 +128,52 @@ def test_same_seed_gives_identical_losses_and_checkpoint_bytes(tiny_corpus, tmp_
     losses = [[(r["step"], r.get("train_loss"), r.get("val_loss")) for r in csv.DictReader(open(d / "logs" / "metrics.csv"))]
               for d in runs]
     assert losses[0] == losses[1] and len(losses[0]) > 2
+
+
+def test_resume_from_a_periodic_checkpoint_is_bitwise_identical(tiny_corpus, tmp_path):
+    extra = ("--dropout", "0.2", "--seed", "6", "--checkpoint-every", "4", "--keep-checkpoints", "5")
+    assert main(tiny_train_args(tiny_corpus, tmp_path / "a", "--max-steps", "10", *extra)) == 0
+    b = tmp_path / "b"
+    assert main(tiny_train_args(tiny_corpus, b, "--max-steps", "10", *extra)) == 0
+    # as after a crash right after step 8 was written: only the periodic copy is usable
+    for name in (C.MODEL_FILE, C.CONFIG_FILE, C.TRAIN_TENSORS_FILE, C.TRAIN_META_FILE):
+        (b / name).unlink()
+    for d in C.list_step_dirs(b):
+        if d.name > "step-0000008":
+            import shutil
+
+            shutil.rmtree(d)
+    assert main(tiny_train_args(tiny_corpus, b, "--max-steps", "10", "--resume", str(b), *extra)) == 0
+    wa, wb = _weights(tmp_path / "a"), _weights(b)
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resumed_run_keeps_the_earlier_log_and_logs_global_steps(tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    args = ("--logger", "csv", "--val-every", "100")
+    assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "20", *args)) == 0
+    first = (out / "logs" / "metrics.csv").read_text()
+    assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "40", "--resume", str(out), *args)) == 0
+    assert (out / "logs" / "metrics.csv").read_text() == first
+    rows = list(csv.DictReader(open(out / "logs" / "resumed-0000020" / "metrics.csv")))
+    steps = [int(r["step"]) for r in rows if r.get("train_loss")]
+    assert steps and min(steps) >= 20, steps
+
+
+def test_resume_into_another_out_that_holds_a_checkpoint_is_refused(tiny_corpus, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(tiny_train_args(tiny_corpus, a, "--max-steps", "3")) == 0
+    assert main(tiny_train_args(tiny_corpus, b, "--max-steps", "3")) == 0
+    capsys.readouterr()
+    rc = main(tiny_train_args(tiny_corpus, b, "--max-steps", "6", "--resume", str(a)))
+    assert rc == 2 and "--overwrite" in capsys.readouterr().err
+    assert C.load_checkpoint(b, with_train_state=True).train_meta["global_step"] == 3
+
+
+def test_resume_refuses_a_changed_corpus(tiny_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny_train_args(tiny_corpus, out, "--max-steps", "3")) == 0
+    tiny_corpus.write_text(tiny_corpus.read_text()[::-1], encoding="utf-8")
+    capsys.readouterr()
+    rc = main(tiny_train_args(tiny_corpus, out, "--max-steps", "6", "--resume", str(out)))
+    assert rc == 2 and "not the corpus this run was trained on" in capsys.readouterr().err

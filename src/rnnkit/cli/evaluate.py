@@ -48,6 +48,9 @@ def evaluate_charlm(args) -> int:
     from .. import checkpoint as ckpt_io
 
     ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["charlm"])
+    from .sample import check_charlm_checkpoint
+
+    check_charlm_checkpoint(ckpt)
     import numpy as np
     import torch
 

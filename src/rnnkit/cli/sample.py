@@ -36,6 +36,7 @@ def cmd_sample(args) -> int:
         flag = str(e).split()[0].replace("_", "-")
         raise ConfigError(f"--{flag}{str(e)[len(flag):]}") from None
     ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["charlm"])
+    check_charlm_checkpoint(ckpt)
     vocab = ckpt.config["data"]["vocab"]
     unknown = sorted({c for c in args.prime if c not in vocab})
     if unknown:
@@ -66,3 +67,26 @@ def cmd_sample(args) -> int:
     return 0
 
 
+
+
+def check_charlm_checkpoint(ckpt) -> None:
+    """A charlm checkpoint's config and weights agree (the sha256 covers the weights only, so a
+    hand-edited config.json could otherwise fail deep inside the model code)."""
+    from ..errors import CheckpointError
+
+    where = f"{ckpt.path}/config.json"
+    try:
+        model, vocab = ckpt.config["model"], ckpt.config["data"]["vocab"]
+        kind = str(model["encoder"]).removeprefix("hand-")
+        layers, emb_dim = int(model["num_layers"]), int(model["embedding_dim"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: no valid {e} entry for a charlm checkpoint") from None
+    if not (isinstance(vocab, list) and vocab and all(isinstance(c, str) and len(c) == 1 for c in vocab)):
+        raise CheckpointError(f"{where}: data.vocab must be a list of single characters")
+    emb = ckpt.weights.get("task.embedding.weight")
+    if emb is None or tuple(emb.shape) != (len(vocab), emb_dim) or "task.head.weight" not in ckpt.weights:
+        raise CheckpointError(f"{ckpt.path}: weights do not match config.json (vocabulary of {len(vocab)}, "
+                              f"embedding {emb_dim})")
+    if kind in ("lstm", "gru", "rnn", "rnn-relu"):
+        if f"encoder.weight_hh_l{layers - 1}" not in ckpt.weights or f"encoder.weight_hh_l{layers}" in ckpt.weights:
+            raise CheckpointError(f"{ckpt.path}: weights do not hold the {layers} {kind} layers config.json names")

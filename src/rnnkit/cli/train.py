@@ -42,7 +42,8 @@ def cmd_train(args) -> int:
         overrides.setdefault("run", {})["progress"] = False
     cfg = build_config(yaml_values, overrides, task=args.task)
     if args.resume:
-        _refuse_contradictions(args.resume, overrides)
+        given = {sec: {**yaml_values.get(sec, {}), **overrides.get(sec, {})} for sec in ("model", "data", "optim")}
+        _refuse_contradictions(args.resume, given)
     if cfg.run.engine == "numpy":
         from ..training.numpy_engine import train_numpy as train  # never imports torch
     else:
@@ -61,6 +62,8 @@ def cmd_train(args) -> int:
         line += f", val accuracy {m['val_accuracy']:.4f}, macro-F1 {m['val_macro_f1']:.4f}, loss {m['val_loss']:.4f}"
     elif m.get("val_mase") is not None or m.get("val_auc") is not None:  # forecast
         line += ", " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_") and k != "val_bpc")
+    elif m.get("val_bleu") is not None:  # seq2seq
+        line += f", val BLEU {m['val_bleu']:.2f} (greedy), chrF {m['val_chrf']:.2f}, loss {m.get('val_loss', float('nan')):.4f}"
     elif m.get("val_loss") is not None:
         line += f", val loss {m['val_loss']:.4f} nats/char ({m['val_bpc']:.4f} bits/char)"
     print(line)

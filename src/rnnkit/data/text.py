@@ -214,9 +214,10 @@ def encode_corpus(path: Path, name: Optional[str] = None, vocab: Optional[CharVo
         out.flush()
         del out
         os.replace(tmp, bin_path)
-        tmp_meta = meta_path.with_suffix(".json.tmp")
-        tmp_meta.write_text(json.dumps({"vocab": vocab.to_json(), "dtype": vocab.dtype.name,
-                                        "length": total, "files": [str(f) for f in files]}), "utf-8")
+        fd, tmp_meta = tempfile.mkstemp(prefix=f".{key}.", suffix=".json.tmp", dir=cache)  # unique per process
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"vocab": vocab.to_json(), "dtype": vocab.dtype.name,
+                                "length": total, "files": [str(f) for f in files]}))
         os.replace(tmp_meta, meta_path)
     finally:
         if os.path.exists(tmp):

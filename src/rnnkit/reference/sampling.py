@@ -38,13 +38,18 @@ def next_token(logits: np.ndarray, rng: np.random.Generator, params: SamplingPar
     logits = np.asarray(logits, dtype=np.float64)
     if params.temperature == 0:
         return int(np.argmax(logits))  # first maximum: ties go to the lower index
-    z = logits / params.temperature
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = logits / params.temperature
     V = z.shape[0]
     if params.top_k is not None and params.top_k < V:
         kth = np.partition(z, V - params.top_k)[V - params.top_k]
         z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z - z.max())
-    p /= p.sum()
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = np.exp(z - z.max())
+        total = p.sum()
+    if not (np.isfinite(total) and total > 0):  # a temperature so small that it overflows: greedy
+        return int(np.argmax(logits))
+    p /= total
     if params.top_p is not None and params.top_p < 1:
         order = np.argsort(-p, kind="stable")
         cum = np.cumsum(p[order])

@@ -25,6 +25,7 @@ from ..layers import Encoder, build_encoder
 from ..reference.runtime import numpy_stepper, resolve_engine
 
 LN2 = math.log(2.0)
+EVAL_STREAMS = 16  # contiguous streams a held-out text is scored in (state carried along each)
 
 
 class CharLMTask(nn.Module):
@@ -73,7 +74,7 @@ def build(model_cfg: dict, vocab_size: int) -> Tuple[Encoder, CharLMTask]:
 
 
 @torch.no_grad()
-def score_ids(encoder: Encoder, task: CharLMTask, ids: np.ndarray, n_streams: int = 8,
+def score_ids(encoder: Encoder, task: CharLMTask, ids: np.ndarray, n_streams: int = EVAL_STREAMS,
               seq_len: int = 256, max_windows: Optional[int] = None) -> Tuple[float, int]:
     """Mean next-character loss (nats) over ``ids``, carrying state along contiguous streams.
 
@@ -95,7 +96,8 @@ def score_ids(encoder: Encoder, task: CharLMTask, ids: np.ndarray, n_streams: in
         x, y = layout.window(ids, i)
         batch = {"x": torch.from_numpy(x).to(device), "y": torch.from_numpy(y).to(device)}
         inp, lengths = task.inputs(batch)
-        out, state = encoder(inp, state, lengths)
+        # a fixed-window encoder (Transformer, TCN) scores each window alone, as in training
+        out, state = encoder(inp, state if encoder.carries_state else None, lengths)
         logits = task.logits(out)
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["y"].reshape(-1),
                                  reduction="sum").item()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from .. import checkpoint as ckpt_io
+from .signals import StopFlag
 from .state import (carry_from_flat, carry_to_flat, optimizer_from_flat, optimizer_to_flat,
                     rng_from_flat, rng_to_flat, set_schedule_position)
 
@@ -40,6 +40,7 @@ class RnnkitCheckpoint(Callback):
         self.last_saved: Optional[int] = None
         self.metrics: Dict[str, float] = {}
         self.graceful: Optional["GracefulStop"] = None
+        self.stash: Optional[Path] = None  # an --overwrite'd checkpoint, deleted after our first save
 
     # -- resume --------------------------------------------------------------------------
     def on_train_start(self, trainer: L.Trainer, module) -> None:
@@ -51,6 +52,14 @@ class RnnkitCheckpoint(Callback):
         step = int(meta["global_step"])
         set_schedule_position(opt, trainer.lr_scheduler_configs[0].scheduler, step, module.lr_factor(step))
         module.carry = carry_from_flat(tensors, meta["carry"], module.device)
+        if meta.get("world_size", 1) != trainer.world_size or trainer.world_size > 1:
+            module.carry = None
+            print(f"rnnkit: the run was saved with {meta.get('world_size', 1)} process(es) and resumes with "
+                  f"{trainer.world_size}: the carried state restarts from zero", file=sys.stderr)
+        # log at global steps, so curves continue where the earlier run stopped
+        loop = getattr(trainer.fit_loop, "epoch_loop", None)
+        if loop is not None and hasattr(loop, "_batches_that_stepped"):
+            loop._batches_that_stepped = step
         if meta.get("engine", "torch") != "torch":
             self._restore_rng = False  # another engine's RNG: continue, not bitwise
             print(f"rnnkit: continuing a {meta.get('engine')}-engine run with the torch engine "
@@ -115,6 +124,11 @@ class RnnkitCheckpoint(Callback):
         ckpt_io.publish_top_level(target, self.out)
         ckpt_io.prune_step_dirs(self.out, self.keep, protect=[target])
         self.last_saved = step
+        if self.stash is not None:
+            import shutil
+
+            shutil.rmtree(self.stash, ignore_errors=True)
+            self.stash = None
 
 
 class TimeBudgetHorizon(Callback):
@@ -152,39 +166,29 @@ def final_val_loss(metrics: Dict[str, float]) -> Optional[float]:
 
 
 class GracefulStop(Callback):
-    """SIGINT / SIGTERM finish the current step, write a checkpoint and end training.
-
-    A second SIGINT interrupts at once (KeyboardInterrupt), as usual.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    """Ends training after the current step when SIGINT/SIGTERM arrive (see signals.py)."""
 
     def __init__(self) -> None:
-        self.signal: Optional[int] = None
-        self._previous: Dict[int, Any] = {}
+        self.flag = StopFlag()
 
     def install(self) -> None:
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only live in the main thread
-        for sig in self.SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
+        self.flag.install()
 
     def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
+        self.flag.restore()
 
-    def _handle(self, signum, frame) -> None:
-        if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal = signum
+    @property
+    def signal(self) -> Optional[int]:
+        return self.flag.signal
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.signal is not None:
-            trainer.should_stop = True
+    @signal.setter
+    def signal(self, value: Optional[int]) -> None:
+        self.flag.signal = value
 
     @property
     def name(self) -> Optional[str]:
-        return None if self.signal is None else signal.Signals(self.signal).name
+        return self.flag.name
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.flag.signal is not None:
+            trainer.should_stop = True

@@ -19,6 +19,8 @@ from typing import Any, Dict, Optional
 
 from ..errors import ConfigError
 
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp", "deepspeed", "single_device")
 ENCODER_NAMES = ("lstm", "gru", "rnn", "rnn-relu", "hand-lstm", "hand-gru", "hand-rnn", "hand-rnn-relu",
                  "mingru", "minlstm", "tcn", "transformer")
 
@@ -334,7 +336,7 @@ class RunConfig:
         if self.max_steps is not None:
             _require(self.max_steps >= 1, f"--max-steps must be >= 1, got {self.max_steps}")
         if self.max_time is not None:
-            _require(self.max_time > 0, f"--max-time must be > 0 minutes, got {self.max_time}")
+            _require(0 < self.max_time <= 1e6, f"--max-time must be a number of minutes in (0, 1e6], got {self.max_time}")
         if self.threads is not None:
             _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         _require(self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}")
@@ -343,6 +345,12 @@ class RunConfig:
         if self.val_batches is not None:
             _require(self.val_batches >= 1, f"--val-batches must be >= 1, got {self.val_batches}")
         _require(self.num_nodes >= 1, f"--num-nodes must be >= 1, got {self.num_nodes}")
+        _require(self.accelerator in ACCELERATORS, f"--accelerator must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}")
+        _require(self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        devices = str(self.devices)
+        _require(devices == "auto" or devices == "-1" or (devices.isdigit() and int(devices) >= 1)
+                 or all(d.strip().isdigit() for d in devices.split(",") if d.strip()) and "," in devices,
+                 f"--devices must be a count >= 1, -1, auto, or a list like 0,1; got {self.devices!r}")
         _require(self.max_bad_steps >= 1, f"--max-bad-steps must be >= 1, got {self.max_bad_steps}")
         _require(self.diagnostics_every >= 0, f"--diagnostics-every must be >= 0, got {self.diagnostics_every}")
 
@@ -359,6 +367,7 @@ class ForecastModelConfig:
                     choices=("point", "gaussian", "quantile"))
     loss: str = opt("mse", "--loss", "loss of the point head", choices=("mse", "mae"))
     quantiles: str = opt("0.1,0.5,0.9", "--quantiles", "quantile levels of the quantile head (comma-separated, in (0, 1))")
+    linear_skip: bool = opt(False, "--linear-skip", "add a linear map of the newest input row to the head's output (wide & deep)")
     multistep: str = opt("direct", "--multistep", "direct: all --horizon steps at once; autoregressive: a one-step model rolled out (point head, no covariates)",
                          choices=("direct", "autoregressive"))
 

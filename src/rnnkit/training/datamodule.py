@@ -66,6 +66,11 @@ class StreamDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         world, rank = self.trainer.world_size, self.trainer.global_rank
         layout = self.train_layout(world)
+        if layout.n_windows < 1:
+            from ..errors import DataError
+
+            raise DataError(f"corpus too short for {world} processes x --batch-size {self.batch_size} streams of "
+                            f"--seq-len {self.seq_len}: {len(self.train_ids)} training characters")
         rows = slice(rank * self.batch_size, (rank + 1) * self.batch_size)
         return DataLoader(TrainWindows(self.train_ids, layout, rows, self.start), batch_size=None,
                           generator=_private_generator())

@@ -28,7 +28,7 @@ class SequenceModule(L.LightningModule):
     """Encoder + task, AdamW with warm-up and cosine decay, carried state for TBPTT."""
 
     def __init__(self, encoder: Encoder, task: nn.Module, optim: OptimConfig,
-                 schedule_horizon: Optional[int] = None, max_bad_steps: int = 10) -> None:
+                 schedule_horizon: Optional[int] = None, max_bad_steps: int = 10, seed: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
         self.task = task
@@ -41,6 +41,8 @@ class SequenceModule(L.LightningModule):
         self._t_batch = 0.0
         self._tok_rate: Optional[float] = None
         self.max_bad_steps = max_bad_steps
+        self.seed = seed
+        self._nonfinite_loss = False
         self.bad_streak = 0  # consecutive steps skipped for a non-finite loss or gradient
         self.skipped_steps = 0
 
@@ -55,6 +57,12 @@ class SequenceModule(L.LightningModule):
         return bool(getattr(self.task, "stream", False)) and bool(self.encoder.carries_state)
 
     # -- training ------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        if self.trainer.world_size > 1:
+            # the same seed everywhere made every rank draw the same dropout masks; the
+            # weights were already initialised identically (and DDP broadcasts rank 0's)
+            torch.manual_seed(self.seed * 1009 + self.trainer.global_rank)
+
     def on_train_batch_start(self, batch, batch_idx) -> None:
         self._t_batch = time.perf_counter()
 
@@ -66,24 +74,25 @@ class SequenceModule(L.LightningModule):
         self.data_position = (int(batch["epoch"]), int(batch["index"]) + 1)
         self._tokens = metrics["tokens"]
         if not torch.isfinite(loss):
+            # keep going through backward (under DDP every rank must join the gradient
+            # all-reduce); on_before_optimizer_step sees the non-finite gradients and skips
+            self._nonfinite_loss = True
             self.carry = None  # the state that produced it is suspect too
-            self._skip_step("loss")
-            return None  # Lightning skips backward and the update
+            return loss
         self.carry = detach_state(state) if self._carries() else None
         self.log("train_loss", loss, prog_bar=True, batch_size=int(metrics["tokens"]))
         return loss
 
     def on_before_optimizer_step(self, optimizer) -> None:
         grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
-            return
-        if all(bool(torch.isfinite(g).all()) for g in grads):
+        bad_loss, self._nonfinite_loss = self._nonfinite_loss, False
+        if not bad_loss and all(bool(torch.isfinite(g).all()) for g in grads):
             self.bad_streak = 0
             return
         for p in self.parameters():
             p.grad = None  # AdamW leaves parameters without a gradient untouched
         self.carry = None
-        self._skip_step("gradient")
+        self._skip_step("loss" if bad_loss else "gradient")
 
     def _skip_step(self, what: str) -> None:
         self.bad_streak += 1

@@ -222,56 +222,65 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
         ckpt_io.publish_top_level(target, out)
         ckpt_io.prune_step_dirs(out, cfg.run.keep_checkpoints, protect=[target])
 
+    from .signals import StopFlag
+
+    stop = StopFlag().install()
     t_start = time.monotonic()
     deadline = None if cfg.run.max_time is None else t_start + cfg.run.max_time * 60
     bad_streak, tokens, t_log = 0, 0, time.monotonic()
     measured_at = step + 20
-    while cfg.run.max_steps is None or step < cfg.run.max_steps:
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        if index >= layout.n_windows:
-            epoch, index = epoch + 1, 0
-        if index == 0:
-            carry = None
-        x, y = layout.window(train_ids, index)
-        loss, grads, new_carry = model.loss_and_grads(x, y, carry, rng)
-        index += 1
-        finite = math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
-        if not finite:
-            bad_streak += 1
-            carry = None
-            print(f"rnnkit: step {step + 1}: non-finite loss or gradient; update skipped", file=sys.stderr)
-            if bad_streak >= cfg.run.max_bad_steps:
-                raise TrainingDiverged(
-                    f"training diverged at step {step + 1}: non-finite loss or gradient for {bad_streak} "
-                    f"consecutive steps; lower the learning rate (--lr, now {opt.lr:.3g}) or clip gradients (--clip-norm 1)")
-        else:
-            bad_streak = 0
-            carry = new_carry
-            if o.clip_value is not None:
-                clip_grad_value(grads, o.clip_value)
-            elif o.clip_norm is not None:
-                clip_grad_norm(grads, o.clip_norm)
-            opt.lr = o.lr * lr_factor(step, o.warmup_steps, o.schedule, horizon, o.min_lr_ratio)
-            opt.step(grads)
-        step += 1
-        tokens += y.size
-        if horizon is None and deadline is not None and step == measured_at:
-            elapsed = time.monotonic() - t_start
-            horizon = step + int(0.95 * (deadline - time.monotonic()) * 20 / max(elapsed, 1e-9))
-        if step % 10 == 0 and cfg.run.progress:
-            now = time.monotonic()
-            print(f"step {step}  loss {loss:.4f}  {tokens / max(now - t_log, 1e-9):.0f} tok/s  lr {opt.lr:.2e}",
-                  file=sys.stderr, flush=True)
-            tokens, t_log = 0, now
-        if len(val_ids) >= 2 and step % cfg.run.val_every == 0:
-            v = evaluate_ids(model, val_ids, cfg.data.seq_len, max_windows=cfg.run.val_batches)
-            metrics.update(val_loss=v, val_bpc=v / math.log(2))
-            print(f"step {step}  val loss {v:.4f} nats/char ({v / math.log(2):.4f} bits/char)", file=sys.stderr)
-        if step % cfg.run.checkpoint_every == 0:
-            save()
+    try:
+        while cfg.run.max_steps is None or step < cfg.run.max_steps:
+            if stop.signal is not None:
+                save()
+                return {"global_step": step, "out": str(out), "metrics": dict(metrics), "interrupted": stop.name}
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if index >= layout.n_windows:
+                epoch, index = epoch + 1, 0
+            if index == 0:
+                carry = None
+            x, y = layout.window(train_ids, index)
+            loss, grads, new_carry = model.loss_and_grads(x, y, carry, rng)
+            index += 1
+            finite = math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+            if not finite:
+                bad_streak += 1
+                carry = None
+                print(f"rnnkit: step {step + 1}: non-finite loss or gradient; update skipped", file=sys.stderr)
+                if bad_streak >= cfg.run.max_bad_steps:
+                    raise TrainingDiverged(
+                        f"training diverged at step {step + 1}: non-finite loss or gradient for {bad_streak} "
+                        f"consecutive steps; lower the learning rate (--lr, now {opt.lr:.3g}) or clip gradients (--clip-norm 1)")
+            else:
+                bad_streak = 0
+                carry = new_carry
+                if o.clip_value is not None:
+                    clip_grad_value(grads, o.clip_value)
+                elif o.clip_norm is not None:
+                    clip_grad_norm(grads, o.clip_norm)
+                opt.lr = o.lr * lr_factor(step, o.warmup_steps, o.schedule, horizon, o.min_lr_ratio)
+                opt.step(grads)
+            step += 1
+            tokens += y.size
+            if horizon is None and deadline is not None and step == measured_at:
+                elapsed = time.monotonic() - t_start
+                horizon = step + int(0.95 * (deadline - time.monotonic()) * 20 / max(elapsed, 1e-9))
+            if step % 10 == 0 and cfg.run.progress:
+                now = time.monotonic()
+                print(f"step {step}  loss {loss:.4f}  {tokens / max(now - t_log, 1e-9):.0f} tok/s  lr {opt.lr:.2e}",
+                      file=sys.stderr, flush=True)
+                tokens, t_log = 0, now
+            if len(val_ids) >= 2 and step % cfg.run.val_every == 0:
+                v = evaluate_ids(model, val_ids, cfg.data.seq_len, max_windows=cfg.run.val_batches)
+                metrics.update(val_loss=v, val_bpc=v / math.log(2))
+                print(f"step {step}  val loss {v:.4f} nats/char ({v / math.log(2):.4f} bits/char)", file=sys.stderr)
+            if step % cfg.run.checkpoint_every == 0:
+                save()
+    finally:
+        stop.restore()
     if len(val_ids) >= 2:
-        v = evaluate_ids(model, val_ids, cfg.data.seq_len, max_windows=cfg.run.val_batches)
+        v = evaluate_ids(model, val_ids, cfg.data.seq_len, max_windows=None)  # the whole split, as the torch engine
         metrics.update(val_loss=v, val_bpc=v / math.log(2))
     save()
     return {"global_step": step, "out": str(out), "metrics": dict(metrics)}

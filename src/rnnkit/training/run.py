@@ -33,22 +33,38 @@ def prepare_out_dir(out: Optional[str], resume: bool, overwrite: bool) -> Path:
     return path
 
 
-def claim_out_dir(path: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``--out`` (and, with --overwrite, remove the checkpoint it held) just before training."""
-    if not resume and overwrite and ckpt_io.has_checkpoint(path):
-        import shutil
-
-        for name in (ckpt_io.MODEL_FILE, ckpt_io.CONFIG_FILE, ckpt_io.TRAIN_TENSORS_FILE, ckpt_io.TRAIN_META_FILE):
-            (path / name).unlink(missing_ok=True)
-        shutil.rmtree(path / "checkpoints", ignore_errors=True)
+def claim_out_dir(path: Path, resume: bool, overwrite: bool) -> Optional[Path]:
+    """Create ``--out`` just before training. With --overwrite, the checkpoint it held is
+    moved aside (returned), deleted once the new run has written its first checkpoint and
+    put back if the new run fails before that."""
+    stash = None
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        if not resume and overwrite and ckpt_io.has_checkpoint(path):
+            stash = path / f".overwritten-{os.getpid()}"
+            stash.mkdir()
+            for name in ckpt_io.CHECKPOINT_ENTRIES:
+                if (path / name).exists():
+                    os.replace(path / name, stash / name)
     except OSError as e:
         raise ConfigError(f"{path}: --out is not writable ({e.strerror or e})") from None
     ckpt_io.remove_stale_temporaries(path)
+    return stash
+
+
+def restore_stash(path: Path, stash: Optional[Path]) -> None:
+    """Put an --overwrite'd checkpoint back when the new run wrote none."""
+    if stash is None or not stash.exists():
+        return
+    import shutil
+
+    if not ckpt_io.has_checkpoint(path):
+        for entry in stash.iterdir():
+            os.replace(entry, path / entry.name)
+    shutil.rmtree(stash, ignore_errors=True)
 
 
 def quiet_lightning() -> None:
@@ -61,8 +77,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LitLogger.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")  # our non-finite skip  # Lightning vs torch 2.13 pytree API
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning vs torch 2.13 pytree API
 
 
 def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = False,
@@ -83,15 +98,14 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
             raise ConfigError("--logger tensorboard needs the tensorboard package (pip install tensorboard); "
                               "or use --logger csv")
-    out = prepare_out_dir(cfg.run.out or resume, resume is not None, overwrite)
+    in_place = resume is not None and (cfg.run.out is None or Path(cfg.run.out).resolve() == Path(resume).resolve())
+    out = prepare_out_dir(cfg.run.out or resume, in_place, overwrite)
     resumed = None
     if resume is not None:
         resumed = ckpt_io.find_resumable(Path(resume), expect_task=[cfg.task])
         saved = resumed.config
         for section in ("model", "data", "optim"):
             setattr(cfg, section, type(getattr(cfg, section))(**saved["train"][section]))
-        if resumed.train_meta.get("world_size", 1) != 1:
-            warnings.warn("resuming a multi-process run: carried RNN state restarts from zero")
 
     import lightning as L
     import numpy as np
@@ -107,9 +121,8 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
 
     start = tuple(resumed.train_meta["data_position"]) if resumed else None
     prep = recipe.prepare(cfg, resumed.config["data"] if resumed else None, start)
-    claim_out_dir(out, resumed is not None, overwrite)
     module = SequenceModule(prep.encoder, prep.task, cfg.optim, schedule_horizon=cfg.run.max_steps,
-                            max_bad_steps=cfg.run.max_bad_steps)
+                            max_bad_steps=cfg.run.max_bad_steps, seed=cfg.run.seed)
     if resumed:
         module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in resumed.weights.items()})
         meta = resumed.train_meta
@@ -151,14 +164,16 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
 
         cbs.append(TQDMProgressBar(refresh_rate=10))
     logger: Any = False
+    # a resumed run logs beside the earlier ones (Lightning would delete an existing metrics.csv)
+    log_version = f"resumed-{module.step_offset:07d}" if resumed else ""
     if cfg.run.logger == "csv":
         from lightning.pytorch.loggers import CSVLogger
 
-        logger = CSVLogger(str(out), name="logs", version="")
+        logger = CSVLogger(str(out), name="logs", version=log_version)
     elif cfg.run.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        logger = TensorBoardLogger(str(out), name="logs", version="")
+        logger = TensorBoardLogger(str(out), name="logs", version=log_version)
 
     clip_val, clip_alg = None, None
     if cfg.optim.clip_value is not None:
@@ -168,27 +183,40 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     devices: Any = cfg.run.devices
     if isinstance(devices, str) and devices.isdigit():
         devices = int(devices)
-    trainer = L.Trainer(
-        max_steps=-1 if remaining is None else remaining,
-        max_time=None if cfg.run.max_time is None else datetime.timedelta(minutes=cfg.run.max_time),
-        accelerator=cfg.run.accelerator, devices=devices, strategy=cfg.run.strategy,
-        num_nodes=cfg.run.num_nodes, precision=cfg.run.precision,
-        gradient_clip_val=clip_val, gradient_clip_algorithm=clip_alg,
-        val_check_interval=cfg.run.val_every, check_val_every_n_epoch=None,
-        limit_val_batches=cfg.run.val_batches if cfg.run.val_batches else 1.0,
-        num_sanity_val_steps=0, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=cfg.run.progress, logger=logger, callbacks=cbs,
-        use_distributed_sampler=False, log_every_n_steps=10, default_root_dir=str(out),
-    )
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        trainer = L.Trainer(
+            max_steps=-1 if remaining is None else remaining,
+            max_time=None if cfg.run.max_time is None else datetime.timedelta(minutes=cfg.run.max_time),
+            accelerator=cfg.run.accelerator, devices=devices, strategy=cfg.run.strategy,
+            num_nodes=cfg.run.num_nodes, precision=cfg.run.precision,
+            gradient_clip_val=clip_val, gradient_clip_algorithm=clip_alg,
+            val_check_interval=cfg.run.val_every, check_val_every_n_epoch=None,
+            limit_val_batches=cfg.run.val_batches if cfg.run.val_batches else 1.0,
+            num_sanity_val_steps=0, enable_checkpointing=False, enable_model_summary=False,
+            enable_progress_bar=cfg.run.progress, logger=logger, callbacks=cbs,
+            use_distributed_sampler=False, log_every_n_steps=10, default_root_dir=str(out),
+        )
+    except (ValueError, TypeError, RuntimeError, MisconfigurationException) as e:
+        detail = " ".join(str(e).split())
+        raise ConfigError(f"Lightning refused --accelerator {cfg.run.accelerator} --devices {cfg.run.devices} "
+                          f"--strategy {cfg.run.strategy} --precision {cfg.run.precision}: {detail}") from None
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    ckpt_cb.stash = claim_out_dir(out, in_place, overwrite)
     graceful.install()
     try:
         trainer.fit(module, datamodule=prep.datamodule)
     except SIGTERMException:
-        graceful.signal = graceful.signal or 15  # Lightning's own SIGTERM path (after our save)
+        # Lightning stops on SIGTERM in places our per-step save does not reach (validation,
+        # the start of a DDP step): the weights sit between steps there, so save them now
+        graceful.signal = graceful.signal or 15
+        if ckpt_cb.last_saved != module.total_steps:
+            ckpt_cb.save(trainer, module)
     finally:
         graceful.restore()
+        restore_stash(out, ckpt_cb.stash)
     if graceful.signal is not None:
         return {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics),
                 "interrupted": graceful.name}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from ...data.datasets import corpus_path
@@ -18,6 +19,10 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
     path = corpus_path(cfg.data.data)
     vocab = CharVocab.from_json(saved_data["vocab"]) if saved_data else None
     corpus = encode_corpus(path, name=cfg.data.data, vocab=vocab)
+    fingerprint = ids_sha256(corpus.ids)
+    if saved_data and saved_data.get("ids_sha256") not in (None, fingerprint):
+        raise DataError(f"{path}: not the corpus this run was trained on ({len(corpus)} characters now, "
+                        f"{saved_data.get('characters')} then, or the text changed); resuming needs the same data")
     train_ids, val_ids = corpus.split(cfg.data.val_fraction)
     need = cfg.data.batch_size * cfg.data.seq_len + 1
     if len(train_ids) < need:
@@ -32,13 +37,28 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
     dm = StreamDataModule(train_ids, val_ids, cfg.data.batch_size, cfg.data.seq_len, start=start or (0, 0))
 
     def final_eval(module) -> Dict[str, float]:
+        """The whole validation split (periodic validation may be limited by --val-batches),
+        scored as ``rnnkit evaluate`` scores it."""
         if val_ids is None:
             return {}
-        loss, _ = charlm.score_ids(module.encoder, module.task, val_ids, n_streams=16,
-                                   seq_len=cfg.data.seq_len, max_windows=cfg.run.val_batches)
+        loss, _ = charlm.score_ids(module.encoder, module.task, val_ids, n_streams=charlm.EVAL_STREAMS,
+                                   seq_len=cfg.data.seq_len)
         return {"val_loss": loss, "val_bpc": loss / math.log(2)}
 
     info = {"corpus": str(path), "characters": len(corpus), "vocabulary": len(corpus.vocab),
             "train": len(train_ids), "validation": 0 if val_ids is None else len(val_ids)}
-    return Prepared(dm, encoder, task, {"corpus": cfg.data.data, "vocab": corpus.vocab.to_json()},
-                    final_eval, info)
+    data_config = {"corpus": cfg.data.data, "path": str(Path(path).resolve()), "vocab": corpus.vocab.to_json(),
+                   "characters": len(corpus), "ids_sha256": fingerprint}
+    return Prepared(dm, encoder, task, data_config, final_eval, info)
+
+
+def ids_sha256(ids) -> str:
+    """Content fingerprint of an encoded corpus (streams through a memory map in blocks)."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for i in range(0, len(ids), 1 << 24):
+        h.update(np.ascontiguousarray(ids[i:i + (1 << 24)]).tobytes())
+    return h.hexdigest()

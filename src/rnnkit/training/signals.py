@@ -1,0 +1,39 @@
+"""SIGINT / SIGTERM as a polite request to stop (torch-free, shared by both engines).
+
+The first signal sets :attr:`StopFlag.signal`; the training loop finishes its step, writes a
+checkpoint and returns. A second SIGINT interrupts at once (KeyboardInterrupt), as usual.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, Dict, Optional
+
+
+class StopFlag:
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signal: Optional[int] = None
+        self._previous: Dict[int, Any] = {}
+
+    def install(self) -> "StopFlag":
+        if threading.current_thread() is threading.main_thread():  # handlers live in the main thread only
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    @property
+    def name(self) -> Optional[str]:
+        return None if self.signal is None else signal.Signals(self.signal).name

@@ -7,8 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 DEMO_OUT ?= runs/demo
 DEMO_MINUTES ?= 4
+# Extra pip flags for torch. On this project's machines torch==2.13.0 resolves to the CPU wheel;
+# elsewhere on Linux, PyPI's default build carries CUDA (GBs). For the CPU build there, use
+#   make demo TORCH_PIP_FLAGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_FLAGS ?=
 
-.PHONY: venv install install-test demo test test-all bench clean
+.PHONY: venv install demo test test-slow test-all bench clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +22,7 @@ $(VENV)/.created:
 venv: $(VENV)/.created
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml constraints.txt
-	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt $(TORCH_PIP_FLAGS) torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e '.[test]'
 	@touch $@
 
@@ -31,6 +35,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
 
 test-all: install
 	$(PY) -m pytest -q -m ''

@@ -4,8 +4,8 @@
     python benchmarks/charlm.py                # (a) + (b) with more repetitions
     python benchmarks/charlm.py --full         # also (c): 10 minutes of training on tinyshakespeare
 
-(a) tokens/s of rnnkit's Lightning training loop vs a minimal raw PyTorch loop with the same
-    model and shapes (2-layer LSTM, hidden 512, batch 64, sequence 128, AdamW, clipping),
+(a) tokens/s of `rnnkit train` (its Lightning loop with all callbacks and the CSV logger)
+    vs a minimal raw PyTorch loop with the same model and shapes (2-layer LSTM, hidden 512, batch 64, sequence 128, AdamW, clipping),
     interleaved round by round. ``train_ratio`` = rnnkit / raw (target >= 0.95).
 (b) batch-1 generation µs/token at hidden 512, 2 layers: rnnkit's sampling path (NumPy
     runtime) vs an ``nn.LSTMCell`` loop (the best plain torch path) and naive ``nn.LSTM``
@@ -18,15 +18,23 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
+import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-import numpy as np
+# NumPy's BLAS and torch use the same number of threads (--threads, default 2): set before
+# numpy loads its thread pool. On a busy machine use --threads 1 (the 2-thread trap).
+_THREADS = next((sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--threads"), "2")
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _THREADS
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine, median, write_json  # noqa: E402
@@ -44,10 +52,6 @@ def bench_training(rounds: int, steps: int, threads: int):
 
     from rnnkit.data.datasets import corpus_path
     from rnnkit.data.text import encode_corpus
-    from rnnkit.tasks import charlm
-    from rnnkit.training.config import OptimConfig
-    from rnnkit.training.datamodule import StreamDataModule
-    from rnnkit.training.module import SequenceModule
     from rnnkit.training.run import quiet_lightning
 
     torch.set_num_threads(threads)
@@ -55,8 +59,6 @@ def bench_training(rounds: int, steps: int, threads: int):
     corpus = encode_corpus(corpus_path("tinyshakespeare"))
     train_ids, _ = corpus.split(0.1)
     B, T, H, Lyr, E = 64, 128, 512, 2, 64
-    model_cfg = {"encoder": "lstm", "hidden_size": H, "num_layers": Lyr, "dropout": 0.0, "embedding_dim": E}
-    optim = OptimConfig(lr=2e-3, warmup_steps=0, schedule="constant")
 
     class StepTimer(L.Callback):
         def __init__(self):
@@ -65,20 +67,25 @@ def bench_training(rounds: int, steps: int, threads: int):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             self.starts.append(time.perf_counter())
 
-        def on_train_end(self, trainer, module):
-            self.starts.append(time.perf_counter())
-
     def rnnkit_round():
-        torch.manual_seed(0)
-        enc, task = charlm.build(model_cfg, len(corpus.vocab))
-        module = SequenceModule(enc, task, optim)
+        """`rnnkit train` itself: its callbacks (checkpointing, graceful stop, schedule), CSV
+        logger and data path; only the progress bar is off (no terminal here)."""
+        import tempfile
+
+        from rnnkit.training.config import build_config
+        from rnnkit.training.run import train
+
         timer = StepTimer()
-        trainer = L.Trainer(max_steps=steps + 2, accelerator="cpu", devices=1, logger=False,
-                            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                            gradient_clip_val=5.0, gradient_clip_algorithm="norm", limit_val_batches=0,
-                            num_sanity_val_steps=0, callbacks=[timer])
-        trainer.fit(module, datamodule=StreamDataModule(train_ids, None, B, T))
-        gaps = np.diff(timer.starts)[2:]  # skip two warm-up steps
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = build_config({}, {
+                "model": {"encoder": "lstm", "hidden_size": H, "num_layers": Lyr, "dropout": 0.0, "embedding_dim": E},
+                "data": {"data": "tinyshakespeare", "batch_size": B, "seq_len": T},
+                "optim": {"lr": 2e-3, "warmup_steps": 0, "schedule": "constant"},
+                "run": {"out": tmp, "max_steps": steps + 2, "threads": threads, "checkpoint_every": 1000,
+                        "val_every": 100000, "logger": "csv", "progress": False},
+            }, task="charlm")
+            train(cfg, callbacks=[timer])
+        gaps = np.diff(timer.starts)[2:]  # batch start to batch start, after two warm-up steps
         return B * T / float(np.mean(gaps))
 
     def raw_round():

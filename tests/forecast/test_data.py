@@ -44,8 +44,8 @@ def test_scalers_are_fitted_on_the_training_part_only(tmp_path):
     moved = ts.build(spec(write(df2, tmp_path / "b.csv")))
     assert moved.state["scalers"] == base.state["scalers"]
     train = df[~after]
-    assert moved.state["scalers"]["A"]["mean"][0] == pytest.approx(train["temp"].mean())
-    assert moved.state["scalers"]["A"]["scale"][0] == pytest.approx(train["temp"].std(ddof=0))
+    assert moved.state["scalers"]["series"]["mean"][0] == pytest.approx(train["temp"].mean())
+    assert moved.state["scalers"]["series"]["scale"][0] == pytest.approx(train["temp"].std(ddof=0))
 
 
 def test_split_is_chronological_and_training_labels_precede_validation(tmp_path):
@@ -104,9 +104,9 @@ def test_missing_values_policies(tmp_path):
         ts.build(spec(p, covariates="humidity"))
     ff = ts.build(spec(p, covariates="humidity", missing="ffill"))
     it = ts.build(spec(p, covariates="humidity", missing="interpolate"))
-    sc = ff.state["scalers"]["A"]
+    sc = ff.state["scalers"]["series"]
     raw_ff = ff.series[0].feats[30, 1] * sc["scale"][1] + sc["mean"][1]
-    raw_it = it.series[0].feats[30, 1] * it.state["scalers"]["A"]["scale"][1] + it.state["scalers"]["A"]["mean"][1]
+    raw_it = it.series[0].feats[30, 1] * it.state["scalers"]["series"]["scale"][1] + it.state["scalers"]["series"]["mean"][1]
     assert raw_ff == pytest.approx(df.loc[29, "humidity"], abs=1e-3)
     assert raw_it == pytest.approx((df.loc[29, "humidity"] + df.loc[31, "humidity"]) / 2, abs=1e-3)
 
@@ -128,7 +128,7 @@ def test_event_threshold_label_is_read_at_t_plus_horizon(tmp_path):
     b = d.batch(np.array([5]), "train")
     assert b["event"][0] == float(df.loc[e + 1, "precip"] > 0)
     # inputs end at row e: the label's source value (row e + 1) is not in them
-    sc = d.state["scalers"]["A"]
+    sc = d.state["scalers"]["series"]
     last_precip = b["x"][0, -1, 1] * sc["scale"][1] + sc["mean"][1]
     assert last_precip == pytest.approx(df.loc[e, "precip"], abs=1e-3)
 
@@ -145,8 +145,8 @@ def test_wide_format_makes_one_series_per_column(tmp_path):
     df = daily_frame()
     df["other"] = df["temp"] * 2 + 1
     d = ts.build(spec(write(df, tmp_path / "w.csv"), target="temp,other", wide=True))
-    assert [s.name for s in d.series] == ["temp", "other"]
-    np.testing.assert_allclose(d.series[1].y[:, 0], df["other"].to_numpy())
+    assert [s.name for s in d.series] == ["other", "temp"]  # series are ordered by name
+    np.testing.assert_allclose(d.series[0].y[:, 0], df["other"].to_numpy())
     # per-series scalers make the two standardised series identical
     np.testing.assert_allclose(d.series[0].feats[:, 0], d.series[1].feats[:, 0], atol=1e-5)
 
@@ -166,7 +166,7 @@ def test_transforms_round_trip_to_original_units(tmp_path):
     ({"covariates": "temp"}, ConfigError, r"'temp' is both a --target and a --covariate"),
     ({"target": "wind"}, DataError, r"target column 'wind' is not numeric \('.' at row 2\)"),
     ({"covariates": "nosuch"}, DataError, r"column 'nosuch' not found"),
-    ({"lookback": 400}, DataError, r"no training window: series 'A' has 200 rows .* needs --lookback 400"),
+    ({"lookback": 400}, DataError, r"no training window: the series has 200 rows .* needs --lookback 400"),
 ])
 def test_bad_options(tmp_path, kw, err, msg):
     with pytest.raises(err, match=msg):
@@ -200,3 +200,45 @@ def test_saved_state_refuses_unseen_series_and_categories(tmp_path):
     newcat.loc[150, "wind"] = "NNE"
     with pytest.raises(DataError, match=r"category 'NNE' at row 152 that the model never saw"):
         ts.build(spec(write(newcat, tmp_path / "c.csv"), group="site", covariates="wind"), saved=d.state)
+
+
+def test_a_short_series_among_long_ones_is_named(tmp_path):
+    df = pd.concat([daily_frame(n=100, groups=("A",)), daily_frame(n=5, groups=("B",))], ignore_index=True)
+    with pytest.raises(DataError, match=r"series 'B' has 5 rows, fewer than --lookback 5 \+ --horizon 2 = 7"):
+        ts.build(spec(write(df, tmp_path / "s.csv"), group="site"))
+
+
+def test_offline_named_sets():
+    sw = ts.build(ts.resolve_spec({"data": "seattle-weather"}))
+    assert len(sw.series) == 1 and sw.series[0].freq == "D" and len(sw.series[0].times) == 1461
+    assert sw.state["categories"]["weather"] == ["drizzle", "fog", "rain", "snow", "sun"]
+    st = ts.build(ts.resolve_spec({"data": "stocks", "lookback": 12}))
+    assert [s.name for s in st.series] == ["AAPL", "AMZN", "GOOG", "IBM", "MSFT"]
+    assert {s.freq for s in st.series} == {"M"}
+
+
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "datasets"
+
+
+@pytest.mark.skipif(not (SHARED / "weather-aus").is_dir(), reason="../shared/datasets/weather-aus absent")
+def test_weather_aus_rain_tomorrow_never_sees_next_days_rainfall():
+    d = ts.build(ts.resolve_spec({"data": "weather-aus", "lookback": 3}))
+    raw = pd.read_csv(SHARED / "weather-aus" / "weatherAUS-albury.csv")
+    j = d.feature_names.index("Rainfall")
+    sc = d.state["scalers"]["series"]
+    ser = d.series[0]
+    for s, e in d.windows["test"][:50]:
+        row = int(ser.rows[e]) - 2  # CSV line -> frame index
+        b_last = ser.feats[e, j] * sc["scale"][j] + sc["mean"][j]
+        if not np.isnan(raw.loc[row, "Rainfall"]):
+            assert b_last == pytest.approx(raw.loc[row, "Rainfall"], abs=1e-3)  # today's rainfall, not tomorrow's
+        assert ser.event[e] == float(raw.loc[row, "RainTomorrow"] == "Yes")
+    assert "RainTomorrow" not in " ".join(d.feature_names)
+    assert d.state["test_start"].startswith("2016-06-26")
+
+
+@pytest.mark.skipif(not (SHARED / "stocks-daily").is_dir(), reason="../shared/datasets/stocks-daily absent")
+def test_stocks_daily_is_five_business_day_series():
+    d = ts.build(ts.resolve_spec({"data": "stocks-daily"}))
+    assert sorted(s.name for s in d.series) == ["AAPL", "GSPC", "IBM", "MSFT", "SBUX"]
+    assert {s.freq for s in d.series} == {"B"} and max(s.segment.max() for s in d.series) == 0  # no gaps

@@ -68,6 +68,7 @@ def _write_predictions(report, tsdata, path: Path) -> None:
     import csv
     import io
 
+    from ..data.timeseries import fmt_time
     from .forecast import atomic_write_text
 
     w = tsdata.windows[report["split"]]
@@ -77,14 +78,14 @@ def _write_predictions(report, tsdata, path: Path) -> None:
     if tsdata.spec.event:
         out.writerow(["series", "origin", "label", "model_prob", "logistic_regression_prob"])
         for i, (s, e) in enumerate(w):
-            out.writerow([tsdata.series[s].name, str(tsdata.series[s].times[e])[:19], int(pr["label"][i]),
+            out.writerow([tsdata.series[s].name, fmt_time(tsdata.series[s].times[e]), int(pr["label"][i]),
                           f"{pr['prob'][i]:.6g}", f"{pr['lr'][i]:.6g}"])
     else:
         out.writerow(["series", "origin", "step", "target", "actual", "model"])
         for i, (s, e) in enumerate(w):
             for h in range(pr["y"].shape[1]):
                 for k, name in enumerate(tsdata.state["target_names"]):
-                    out.writerow([tsdata.series[s].name, str(tsdata.series[s].times[e])[:19], h + 1, name,
+                    out.writerow([tsdata.series[s].name, fmt_time(tsdata.series[s].times[e]), h + 1, name,
                                   f"{pr['y'][i, h, k]:.6g}", f"{pr['yhat'][i, h, k]:.6g}"])
     atomic_write_text(path, buf.getvalue())
 
@@ -119,7 +120,7 @@ def _plot(report, tsdata, path: Path) -> None:
         ax.plot(t, pr["y"][sel, 0, 0], color="0.3", lw=1, label="actual")
         ax.plot(t, pr["yhat"][sel, 0, 0], color="C0", lw=1, label="model (1 step ahead)")
         if pr.get("q") is not None:
-            ax.fill_between(t, pr["q"][sel, 0, 0, 0], pr["q"][sel, 0, 0, 2], color="C0", alpha=0.2, label="80% interval")
+            ax.fill_between(t, pr["q"][sel, 0, 0, 0], pr["q"][sel, 0, 0, 2], color="C0", alpha=0.2, label="prediction interval")
         ax.set_title(f"{tsdata.series[s0].name}: one-step forecasts over the {report['split']} period", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -177,7 +178,8 @@ def evaluate_forecast(args) -> int:
                              getattr(args, "threads", None))
     report.pop("predictions")
     report = _clean(report)
-    print(json.dumps(report) if getattr(args, "json", False) else "", end="\n" if getattr(args, "json", False) else "")
-    if not getattr(args, "json", False):
+    if getattr(args, "json", False):
+        print(json.dumps(report))
+    else:
         print_table(report)
     return 0

@@ -9,6 +9,7 @@ never saw, or a series shorter than the lookback, is refused with one line.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -79,12 +80,12 @@ def atomic_savefig(fig, path: Path) -> None:
 
 
 def forecast_rows(tsdata, encoder, task, series: Optional[str] = None) -> Tuple[List[Dict[str, Any]], list]:
-    """One row per (series, step, target) with forecast and 80% interval, or event probability."""
+    """One row per (series, step, target) with forecast and prediction interval, or event probability."""
     import numpy as np
     import torch
 
     from ..data import timeseries as ts
-    from ..tasks.forecast_baselines import LEVELS
+    from ..tasks.forecast_baselines import interval_levels
 
     spec = tsdata.spec
     chosen = [i for i, s in enumerate(tsdata.series) if series is None or s.name == series]
@@ -96,12 +97,17 @@ def forecast_rows(tsdata, encoder, task, series: Optional[str] = None) -> Tuple[
         end = ts.last_window(ser, spec, spec.data)
         x = torch.from_numpy(ser.feats[end - spec.lookback + 1:end + 1][None].astype(np.float32))  # (1, L, C)
         with torch.no_grad():
-            y, _ = encoder(x)
-            pred = task.predict(y, x, LEVELS)
+            if getattr(task, "autoregressive", False):
+                from ..tasks.forecast import rollout
+
+                pred = rollout(encoder, task, x, tsdata, np.array([[i, end]]))
+            else:
+                y, _ = encoder(x)
+                pred = task.predict(y, x, interval_levels(task))
         origin = ser.times[end]
         if spec.event:
             when = ts.future_times(origin, ser.freq, spec.horizon)[-1] if spec.horizon else origin
-            rows.append({"series": ser.name, "origin": str(origin)[:19], "time": str(when)[:19],
+            rows.append({"series": ser.name, "origin": ts.fmt_time(origin), "time": ts.fmt_time(when),
                          "event": spec.event, "probability": float(pred["prob"][0])})
             plots.append((ser, end, None, None, float(pred["prob"][0])))
             continue
@@ -110,10 +116,12 @@ def forecast_rows(tsdata, encoder, task, series: Optional[str] = None) -> Tuple[
         q = tsdata.to_units(i, end, pred["q"][0]) if "q" in pred else None  # (H, K, 3)
         for h, t in enumerate(times):
             for k, name in enumerate(tsdata.state["target_names"]):
-                row = {"series": ser.name, "origin": str(origin)[:19], "time": str(t)[:19], "step": h + 1,
+                row = {"series": ser.name, "origin": ts.fmt_time(origin), "time": ts.fmt_time(t), "step": h + 1,
                        "target": name, "forecast": float(mean[h, k])}
                 if q is not None:
-                    row.update(lower_80=float(q[h, k, 0]), median=float(q[h, k, 1]), upper_80=float(q[h, k, 2]))
+                    lv = interval_levels(task)
+                    row.update(lower=float(q[h, k, 0]), median=float(q[h, k, 1]), upper=float(q[h, k, 2]),
+                               interval=round(lv[2] - lv[0], 6))
                 rows.append(row)
         plots.append((ser, end, times, (mean, q), None))
     return rows, plots
@@ -144,7 +152,7 @@ def plot_forecasts(tsdata, plots, path: Path, history: Optional[int] = None) -> 
                 ax.plot([ser.times[end]] + list(times), np.r_[ser.y[end, k], mean[:, k]], color=f"C{k}", ls="--",
                         marker="o", ms=3, label=f"{name} forecast")
                 if q is not None:
-                    ax.fill_between(times, q[:, k, 0], q[:, k, 2], color=f"C{k}", alpha=0.2, label="80% interval")
+                    ax.fill_between(times, q[:, k, 0], q[:, k, 2], color=f"C{k}", alpha=0.2, label="prediction interval")
         ax.set_title(f"{ser.name}: forecast from {str(ser.times[end])[:10]}", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
         ax.tick_params(labelsize=7)
@@ -167,8 +175,8 @@ def cmd_forecast(args) -> int:
         atomic_write_text(Path(args.output), buf.getvalue())
         print(f"wrote {len(rows)} forecast rows to {args.output}")
     else:
-        print(buf.getvalue(), end="")
+        print(buf.getvalue(), end="", flush=True)
     if args.plot:
         plot_forecasts(tsdata, plots, Path(args.plot), args.history)
-        print(f"wrote plot {args.plot}")
+        print(f"wrote plot {args.plot}", file=sys.stdout if args.output else sys.stderr)
     return 0

@@ -401,6 +401,14 @@ def future_times(last, freq: str, n: int) -> List[Any]:
     return out
 
 
+def fmt_time(t) -> str:
+    """A timestamp as ``YYYY-MM-DD`` (midnight) or ``YYYY-MM-DD HH:MM:SS``."""
+    import pandas as pd
+
+    t = pd.Timestamp(t)
+    return str(t.date()) if t == t.normalize() else t.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def calendar_features(times, freq: str) -> np.ndarray:
     """Cyclical calendar features (sin/cos) suited to the frequency: (n, F)."""
     import pandas as pd
@@ -408,10 +416,10 @@ def calendar_features(times, freq: str) -> np.ndarray:
     t = pd.DatetimeIndex(times)
     feats = []
     if freq in ("D", "B", "W") or freq.endswith("s"):
-        doy = 2 * np.pi * (t.dayofyear.to_numpy() - 1) / 365.25
+        doy = 2 * np.pi * (t.day_of_year.to_numpy() - 1) / 365.25
         feats += [np.sin(doy), np.cos(doy)]
     if freq in ("D", "B", "h"):
-        dow = 2 * np.pi * t.dayofweek.to_numpy() / 7
+        dow = 2 * np.pi * t.day_of_week.to_numpy() / 7
         feats += [np.sin(dow), np.cos(dow)]
     if freq == "M":
         mon = 2 * np.pi * (t.month.to_numpy() - 1) / 12
@@ -674,7 +682,31 @@ def build(spec: Spec, df=None, saved: Optional[Dict[str, Any]] = None) -> TSData
              "feature_names": feature_names, "target_names": target_names(spec)}
     data = TSData(spec, series, feature_names, list(range(len(tcols))) if not spec.event else [], state)
     make_windows(data, np.datetime64(val_start), np.datetime64(test_start), require_train=saved is None)
+    if saved is None:  # training-part statistics the backtest needs even on a CSV of recent rows only
+        w = data.windows["train"]
+        if spec.event:
+            state["event_base_rate"] = float(np.mean([series[s].event[e + spec.horizon] for s, e in w]))
+        else:
+            state["naive_mae"] = {ser.name: naive_mae(ser, np.datetime64(val_start)) for ser in series}
+    else:
+        for key in ("event_base_rate", "naive_mae"):
+            if key in saved:
+                state[key] = saved[key]
     return data
+
+
+def naive_mae(ser: Series, val_start, season: int = 1) -> List[Optional[float]]:
+    """In-sample MAE of the (seasonal) naive forecast on the training rows, per target (MASE scale)."""
+    tr = ser.times < val_start
+    y, seg = ser.y[tr], ser.segment[tr]
+    if len(y) <= season:
+        return [None] * ser.y.shape[1]
+    d = np.abs(y[season:] - y[:-season])[seg[season:] == seg[:-season]]
+    out = []
+    for j in range(y.shape[1]):
+        v = d[:, j][~np.isnan(d[:, j])] if len(d) else np.zeros(0)
+        out.append(float(v.mean()) if len(v) and v.mean() > 0 else None)
+    return out
 
 
 def window_ends(ser: Series, spec: Spec) -> np.ndarray:
@@ -716,9 +748,15 @@ def make_windows(data: TSData, val_start, test_start, require_train: bool = True
     for k, v in out.items():
         data.windows[k] = np.vstack(v) if v else np.zeros((0, 2), dtype=np.int64)
     need = spec.lookback + max(spec.horizon, 1)
+    if require_train and len(data.series) > 1:
+        for ser in data.series:
+            if len(ser.times) < need:
+                raise DataError(f"{spec.data}: series {ser.name!r} has {len(ser.times)} rows, fewer than --lookback "
+                                f"{spec.lookback} + --horizon {max(spec.horizon, 1)} = {need}; drop it or shorten the window")
     if require_train and len(data.windows["train"]) == 0:
         short = min(data.series, key=lambda se: len(se.times))
-        raise DataError(f"{spec.data}: no training window: series {short.name!r} has {len(short.times)} rows "
+        who = f"series {short.name!r}" if (spec.group or spec.wide) else "the series"
+        raise DataError(f"{spec.data}: no training window: {who} has {len(short.times)} rows "
                         f"({int((short.times < val_start).sum())} before the validation start), but a window needs "
                         f"--lookback {spec.lookback} + --horizon {max(spec.horizon, 1)} = {need} consecutive rows")
 

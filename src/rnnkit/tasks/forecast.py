@@ -13,6 +13,8 @@ multi-step, no error feedback through a rollout):
 ``skip`` is the last observed (scaled) target level when the targets are levels, and 0 for
 differences / log-returns (whose outputs are cumulative changes): a zero head is then the
 naive last-value forecast, so the network learns a correction to the naive baseline.
+With ``--linear-skip`` a linear map of the newest input row is added to every output (wide &
+deep), so a linear model on the last observation is a special case of the network.
 Outputs live in the scaled, transformed space; :meth:`rnnkit.data.timeseries.TSData.to_units`
 maps them (and interval bounds, monotonically) back to the original units.
 """
@@ -38,10 +40,13 @@ class ForecastTask(nn.Module):
 
     def __init__(self, input_size: int, encoder_size: int, horizon: int, n_targets: int, head: str = "point",
                  loss: str = "mse", quantiles: Sequence[float] = (0.1, 0.5, 0.9), skip_index: Sequence[int] = (),
-                 event: bool = False, dropout: float = 0.0) -> None:
+                 event: bool = False, dropout: float = 0.0, autoregressive: bool = False,
+                 linear_skip: bool = False) -> None:
         super().__init__()
         self.input_size = input_size
-        self.horizon, self.n_targets = max(horizon, 1), n_targets
+        self.autoregressive = autoregressive
+        self.rollout_horizon = max(horizon, 1)
+        self.horizon, self.n_targets = (1 if autoregressive else max(horizon, 1)), n_targets
         self.kind = "event" if event else head
         self.loss_name = loss
         self.quantiles = list(quantiles)
@@ -50,6 +55,11 @@ class ForecastTask(nn.Module):
         per = {"event": 1, "point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.kind]
         n_out = 1 if event else self.horizon * n_targets * per
         self.head = nn.Linear(encoder_size, n_out)
+        # wide & deep: a linear map of the newest input row added to the head's output, so a
+        # linear model on the last observation (e.g. logistic regression) is a special case
+        self.linear = nn.Linear(input_size, n_out, bias=False) if linear_skip else None
+        if self.linear is not None:
+            nn.init.zeros_(self.linear.weight)
         self.per = per
 
     def inputs(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
@@ -58,6 +68,8 @@ class ForecastTask(nn.Module):
     def raw(self, y: Tensor, x: Tensor) -> Tensor:
         """Head outputs: (B,) logits for events, else (B, H, K, per) with the skip added."""
         out = self.head(self.dropout(y[:, -1]))  # (B, E) -> (B, n_out)
+        if self.linear is not None:
+            out = out + self.linear(x[:, -1])  # (B, C) -> (B, n_out)
         if self.kind == "event":
             return out[:, 0]
         out = out.view(out.shape[0], self.horizon, self.n_targets, self.per)  # (B, H, K, per)
@@ -75,6 +87,8 @@ class ForecastTask(nn.Module):
             target = batch["event"]
             return F.binary_cross_entropy_with_logits(out, target), {"tokens": float(target.numel())}
         target = batch["y"]  # (B, H, K)
+        if self.autoregressive:
+            target = target[:, :1]  # a one-step model; rolled out at prediction time
         if self.kind == "point":
             mu = out[..., 0]
             loss = F.l1_loss(mu, target) if self.loss_name == "mae" else F.mse_loss(mu, target)
@@ -120,13 +134,20 @@ def build(model_cfg: dict, n_features: int, n_targets: int, horizon: int, event:
     quantiles = [float(q) for q in str(model_cfg.get("quantiles", "0.1,0.5,0.9")).split(",")]
     task = ForecastTask(n_features, encoder.output_size, horizon, n_targets, head=model_cfg["head"],
                         loss=model_cfg["loss"], quantiles=quantiles, skip_index=skip_index, event=event,
-                        dropout=model_cfg["dropout"])
+                        dropout=model_cfg["dropout"], autoregressive=model_cfg.get("multistep") == "autoregressive",
+                        linear_skip=bool(model_cfg.get("linear_skip", False)))
     return encoder, task
 
 
 def build_for(model_cfg: dict, data) -> Tuple[Encoder, ForecastTask]:
     """Encoder + head for a prepared :class:`~rnnkit.data.timeseries.TSData`."""
+    from ..errors import ConfigError
+
     spec = data.spec
+    if model_cfg.get("multistep") == "autoregressive":
+        if spec.event or spec.covariates or model_cfg["head"] != "point":
+            raise ConfigError("--multistep autoregressive rolls out the targets themselves: it needs --head point, "
+                              "no --covariates (their future is unknown) and no --event")
     skip = data.target_index if (spec.transform == "levels" and not spec.event) else []
     return build(model_cfg, len(data.feature_names), len(data.target_index), spec.horizon, bool(spec.event), skip)
 
@@ -140,14 +161,49 @@ def run_windows(encoder: Encoder, task: ForecastTask, data, split: str, batch_si
     n = len(data.windows[split])
     parts: List[Dict[str, np.ndarray]] = []
     for i in range(0, n, batch_size):
-        b = data.batch(np.arange(i, min(n, i + batch_size)), split)
-        x = torch.from_numpy(b["x"])
-        y, _ = encoder(x)
-        parts.append(task.predict(y, x, levels))
+        idx = np.arange(i, min(n, i + batch_size))
+        x = torch.from_numpy(data.batch(idx, split)["x"])
+        if task.autoregressive:
+            parts.append(rollout(encoder, task, x, data, data.windows[split][idx]))
+        else:
+            y, _ = encoder(x)
+            parts.append(task.predict(y, x, levels))
     encoder.train(was[0]), task.train(was[1])
     if not parts:
         return {}
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+@torch.no_grad()
+def rollout(encoder: Encoder, task: ForecastTask, x: Tensor, data, windows: np.ndarray) -> Dict[str, np.ndarray]:
+    """Autoregressive rollout of a one-step model: predict, append the prediction (and the
+    calendar features of its timestamp) as the newest input row, drop the oldest, repeat.
+
+    Outputs are in the direct heads' space: scaled levels, or cumulative changes / scale.
+    """
+    from ..data import timeseries as ts
+
+    H, K = task.rollout_horizon, task.n_targets
+    transform = data.spec.transform
+    cal, offset = [], []
+    for s, e in windows:
+        ser = data.series[int(s)]
+        future = ts.future_times(ser.times[e], ser.freq, H)
+        cal.append(ts.calendar_features(np.array(future, dtype="datetime64[ns]"), ser.freq) if data.spec.calendar
+                   else np.zeros((H, 0)))
+        mean, scale = data.target_scale(int(s))
+        offset.append(np.zeros(K) if transform == "levels" else mean / scale)  # input = (d - mean) / scale
+    cal_t = torch.as_tensor(np.stack(cal), dtype=x.dtype)  # (B, H, F)
+    off = torch.as_tensor(np.stack(offset), dtype=x.dtype)  # (B, K)
+    cur, outs, total = x, [], torch.zeros(x.shape[0], K, dtype=x.dtype)
+    for k in range(H):
+        y, _ = encoder(cur)
+        o = task.raw(y, cur)[:, 0, :, 0]  # (B, K) one step
+        total = o if transform == "levels" else total + o
+        outs.append(total)
+        row = torch.cat([o - off, cal_t[:, k]], dim=1)[:, None]  # (B, 1, K + F)
+        cur = torch.cat([cur[:, 1:], row], dim=1)  # (B, L, C)
+    return {"mean": torch.stack(outs, 1).double().numpy()}  # (B, H, K)
 
 
 # ------------------------------------------------------------------------------------------

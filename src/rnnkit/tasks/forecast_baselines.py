@@ -25,9 +25,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..data.timeseries import fmt_time
 from . import forecast as fc
 
 LEVELS = (0.1, 0.5, 0.9)
+
+
+def interval_levels(task) -> Tuple[float, float, float]:
+    """(lower, median, upper) levels reported for a model: the 80% interval, or the outermost
+    levels of a quantile head (never extrapolated beyond what it was trained on)."""
+    if getattr(task, "kind", None) == "quantile":
+        return (min(task.quantiles[0], 0.5), 0.5, max(task.quantiles[-1], 0.5))
+    return LEVELS
 
 
 def truth(data, split: str) -> np.ndarray:
@@ -42,17 +51,18 @@ def origin_values(data, split: str) -> np.ndarray:
 
 
 def naive_scale(data, split: str, season: int = 1) -> np.ndarray:
-    """In-sample MAE of the seasonal naive forecast on each series' training rows: (N, 1, K)."""
+    """In-sample MAE of the seasonal naive forecast on each series' training rows: (N, 1, K).
+
+    With ``season == 1`` the value saved at training time is used, so a backtest on a CSV of
+    recent rows only is scaled exactly like one on the full history."""
+    from ..data.timeseries import naive_mae
+
     val_start = np.datetime64(data.state["val_start"])
+    saved = data.state.get("naive_mae", {}) if season == 1 else {}
     per = []
     for ser in data.series:
-        tr = ser.times < val_start
-        y, seg = ser.y[tr], ser.segment[tr]
-        d = np.abs(y[season:] - y[:-season])
-        same = (seg[season:] == seg[:-season])
-        d = d[same]
-        sc = np.nanmean(d, axis=0) if len(d) else np.full(y.shape[1], np.nan)
-        per.append(np.where(sc > 0, sc, np.nan))
+        sc = saved.get(ser.name) or naive_mae(ser, val_start, season)
+        per.append(np.array([np.nan if v is None else v for v in sc], dtype=float))
     return np.stack([per[s] for s, _ in data.windows[split]])[:, None, :]
 
 
@@ -133,6 +143,9 @@ def arima(data, split: str, order: Optional[Tuple[int, int, int]] = None) -> Tup
             for k in range(ser.y.shape[1]):
                 y = np.log(ser.y[:, k]) if log else ser.y[:, k].copy()
                 ytr = y[ser.times < val_start]
+                if np.sum(~np.isnan(ytr)) < 20:  # e.g. a CSV of recent rows only: nothing to fit on
+                    orders[f"{ser.name}/{data.state['target_names'][k]}"] = "skipped: < 20 training rows"
+                    continue
                 o = order or _choose_order(ytr)
                 orders[f"{ser.name}/{data.state['target_names'][k]}"] = list(o)
                 res = ARIMA(ytr, order=o, trend="c" if o[1] == 0 else "n").fit()
@@ -196,17 +209,22 @@ def backtest(encoder, task, data, split: str = "test", season: Optional[int] = N
                         f"and the label(s) inside the {split} period)")
     report: Dict[str, Any] = {"split": split, "origins": int(len(w)), "horizon": data.spec.horizon,
                               "lookback": data.spec.lookback, "series": [s.name for s in data.series],
-                              "from": str(data.series[int(w[0, 0])].times[w[:, 1]].min())[:10]}
-    pred = fc.run_windows(encoder, task, data, split, levels=LEVELS)
+                              "from": fmt_time(min(data.series[s].times[e] for s, e in w))}
+    levels = interval_levels(task)
+    pred = fc.run_windows(encoder, task, data, split, levels=levels)
     if data.spec.event:
         label = event_labels(data, split)
-        base = float(np.nanmean(event_labels(data, "train")))
-        lr, lr_info = logistic_regression(data, split)
+        base = data.state.get("event_base_rate", float(np.nanmean(event_labels(data, "train"))))
         report["models"] = {
             "model": fc.event_metrics(label, pred["prob"]),
             "climatology": fc.event_metrics(label, np.full(len(label), base)),
-            "logistic_regression": {**fc.event_metrics(label, lr), **lr_info},
         }
+        lr = np.full(len(label), np.nan)
+        if len(data.windows["train"]) >= 20 and 0 < event_labels(data, "train").mean() < 1:
+            lr, lr_info = logistic_regression(data, split)
+            report["models"]["logistic_regression"] = {**fc.event_metrics(label, lr), **lr_info}
+        else:
+            report["notes"] = ["logistic regression skipped: the data holds no training period to fit it on"]
         report["reliability"] = fc.reliability(label, pred["prob"])
         report["predictions"] = {"prob": pred["prob"], "label": label, "lr": lr}
         return report
@@ -217,15 +235,16 @@ def backtest(encoder, task, data, split: str = "test", season: Optional[int] = N
     models: Dict[str, Any] = {"model": fc.point_metrics(y, yhat, scale)}
     if "q" in pred:
         q = np.stack([data.to_units(s, e, pred["q"][i]) for i, (s, e) in enumerate(w)])
-        models["model"].update(fc.interval_metrics(y, q, LEVELS))
+        models["model"].update(fc.interval_metrics(y, q, levels))
     forecasts = {"model": yhat, "naive": naive(data, split), "drift": drift(data, split)}
     if season and season > 1:
         forecasts[f"seasonal_naive_{season}"] = seasonal_naive(data, split, season)
     if use_arima:
         forecasts["arima"], report["arima_orders"] = arima(data, split, arima_order)
     for name, f in forecasts.items():
-        if name != "model":
+        if name != "model" and not np.isnan(f).all():
             models[name] = fc.point_metrics(y, f, scale)
+    forecasts = {k: v for k, v in forecasts.items() if k in models}
     # direction of change from the origin: the random walk predicts none
     for name, f in forecasts.items():
         if name != "naive":

@@ -1,20 +1,20 @@
 """``rnnkit bench NAME``: benchmarks that ship with the package.
 
     rnnkit bench memory --quick          # <= 60 s; the last line is JSON
-    rnnkit bench memory --out DIR        # the full long-range memory benchmark (<= 30 min, 2 cores)
+    rnnkit bench memory --threads 2 --out DIR   # the full long-range memory benchmark (~20 min estimated, 2 quiet cores)
 
 ``memory``: RNN vs LSTM vs GRU on the adding problem, copy memory and sequential / permuted
 8x8 digits at matched parameter counts (:mod:`rnnkit.diagnostics.memory`).
+``encoders``: every encoder side by side: training tokens/s vs T, generation vs position,
+quality at equal CPU time (:mod:`rnnkit.diagnostics.encoders`; ``rnnkit bench encoders --quick``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from .common import Parser, positive_int
-from .diagnose import _cells, _out_dir, _write_json, finite_json
+from .diagnose import _any_encoders, _out_dir, _write_json, finite_json
 
 
 def register(sub) -> None:
@@ -24,16 +24,29 @@ def register(sub) -> None:
                          description="Adding problem (T=100,200,400), copy memory (T=50,100,200), sequential and "
                                      "permuted 8x8 digits; cells at matched parameter counts and equal steps.")
     m.add_argument("--quick", action="store_true", help="small T and few steps (<= 60 s); the last line is JSON")
-    m.add_argument("--cells", type=_cells, default=["rnn", "lstm", "gru"], help="comma-separated cells (default rnn,lstm,gru)")
+    m.add_argument("--cells", type=_any_encoders, default=["rnn", "lstm", "gru"],
+                   help="comma-separated encoders (default rnn,lstm,gru; any registered encoder may join)")
     m.add_argument("--tasks", default=None, help="only these task families: adding,copy,digits,pdigits")
     m.add_argument("--reference-hidden", type=positive_int("--reference-hidden"), default=64,
                    help="hidden size of the LSTM every cell's parameter count is matched to (default 64)")
-    m.add_argument("--batch-size", type=positive_int("--batch-size"), default=64, help="batch size (default 64)")
+    m.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
+                   help="batch size (default 64 with --quick, 32 for the full run)")
     m.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's step budget (default 1)")
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.add_argument("--out", default="runs/bench-memory", help="directory for memory.json and the learning-curve PNGs")
     m.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
     m.set_defaults(func=cmd_memory)
+    e = names.add_parser("encoders", help="rnn/lstm/gru/mingru/minlstm/tcn/transformer side by side",
+                         description="Training tokens/s vs T, batch-1 generation vs position, and quality at equal "
+                                     "CPU time (adding problem, char-LM) for every encoder; correctness first.")
+    e.add_argument("--quick", action="store_true", help="correctness, the T=4096 minGRU/GRU ratio and generation "
+                                                        "(<= 60 s); the last line is JSON")
+    e.add_argument("--charlm-minutes", type=float, default=1.5, help="char-LM training minutes per encoder (default 1.5)")
+    e.add_argument("--adding-seconds", type=float, default=20.0, help="adding-problem training seconds per encoder (default 20)")
+    e.add_argument("--no-charlm", action="store_true", help="skip the char-LM quality runs")
+    e.add_argument("--out", default="runs/bench-encoders", help="directory for encoders.json")
+    e.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
+    e.set_defaults(func=cmd_encoders)
 
 
 def cmd_memory(args) -> int:
@@ -49,7 +62,7 @@ def cmd_memory(args) -> int:
 
     budgets = memory.select_budgets(args.quick, args.tasks, args.steps_scale)
     payload = memory.run_benchmark(budgets, cells=args.cells, reference_hidden=args.reference_hidden,
-                                   batch_size=args.batch_size, seed=args.seed,
+                                   batch_size=args.batch_size or memory.default_batch(args.quick), seed=args.seed,
                                    log=None if args.quick else (lambda s: print(s, flush=True)))
     payload["settings"]["quick"] = bool(args.quick)
     _write_json(out / "memory.json", payload)
@@ -57,4 +70,23 @@ def cmd_memory(args) -> int:
     print(memory.table(payload))
     print(f"wrote {out / 'memory.json'} and {len(pngs)} learning-curve plots")
     print(json.dumps(finite_json(payload["summary"])), flush=True)
+    return 0
+
+
+def cmd_encoders(args) -> int:
+    from ..errors import ConfigError
+
+    if not (args.charlm_minutes > 0 and args.adding_seconds > 0):
+        raise ConfigError("--charlm-minutes and --adding-seconds must be > 0")
+    out = _out_dir(args.out)
+    from ..diagnostics import encoders
+
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    payload = encoders.run(quick=args.quick, threads=args.threads, adding_seconds=args.adding_seconds, log=log)
+    if not args.quick and not args.no_charlm:
+        payload["charlm"] = encoders.charlm_quality(args.charlm_minutes, args.threads, log=log)
+    _write_json(out / "encoders.json", payload)
+    print(encoders.table(payload))
+    print(f"wrote {out / 'encoders.json'}")
+    print(json.dumps(finite_json(encoders.summary(payload))), flush=True)
     return 0

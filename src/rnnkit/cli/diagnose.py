@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .common import Parser, positive_int
 
-CELL_CHOICES = ("rnn", "rnn-relu", "lstm", "gru", "hand-rnn", "hand-lstm", "hand-gru")
+CELL_CHOICES = ("rnn", "rnn-relu", "lstm", "gru", "hand-rnn", "hand-rnn-relu", "hand-lstm", "hand-gru")
 
 
 def _positive_float(name: str):
@@ -32,12 +32,24 @@ def _positive_float(name: str):
     return parse
 
 
-def _cells(s: str):
+def _cell_list(s: str, allowed) -> list:
     cells = [c.strip() for c in s.split(",") if c.strip()]
-    bad = [c for c in cells if c not in CELL_CHOICES]
+    bad = [c for c in cells if c not in allowed]
     if not cells or bad:
-        raise argparse.ArgumentTypeError(f"--cells takes a comma-separated list of {', '.join(CELL_CHOICES)}; got {s!r}")
+        raise argparse.ArgumentTypeError(f"--cells takes a comma-separated list of {', '.join(allowed)}; got {s!r}")
     return cells
+
+
+def _cells(s: str):
+    """Recurrent cells (gradient flow needs hidden states h_t)."""
+    return _cell_list(s, CELL_CHOICES)
+
+
+def _any_encoders(s: str):
+    """Any registered encoder (the benchmark only needs the encoder contract)."""
+    from ..layers import ENCODERS
+
+    return _cell_list(s, tuple(ENCODERS))
 
 
 def register(sub) -> None:
@@ -67,9 +79,13 @@ def register(sub) -> None:
 
     e = verbs.add_parser("exploding", help="spectral radius > 1 trained with and without clipping",
                          description="A tanh RNN with W_hh scaled to spectral radius --radius, trained with plain SGD "
-                                     "without clipping, with norm clipping and with value clipping.")
+                                     "without clipping, with norm clipping and with value clipping. With CKPT: the "
+                                     "trained model continues on --data the same three ways.")
+    e.add_argument("checkpoint", nargs="?", metavar="CKPT", help="a trained checkpoint (charlm) to use instead")
+    e.add_argument("--data", default=None, help="with CKPT: corpus name (its validation split) or a text file")
     e.add_argument("--cell", choices=CELL_CHOICES, default="rnn", help="cell (default rnn, tanh)")
-    e.add_argument("--radius", type=_positive_float("--radius"), default=2.0, help="spectral radius of W_hh (default 2.0)")
+    e.add_argument("--radius", type=_positive_float("--radius"), default=None,
+                   help="spectral radius of every W_h* block (default 2.0; with CKPT: unchanged unless given)")
     e.add_argument("--seq-len", type=positive_int("--seq-len"), default=50, help="time steps (default 50)")
     e.add_argument("--hidden", type=positive_int("--hidden"), default=64, help="hidden units (default 64)")
     e.add_argument("--batch-size", type=positive_int("--batch-size"), default=32, help="batch size (default 32)")
@@ -154,8 +170,15 @@ def cmd_exploding(args) -> int:
     _threads(args.threads)
     from ..diagnostics import experiments as ex
 
-    result = ex.exploding_experiment(args.cell.replace("hand-", ""), args.radius, args.seq_len, args.hidden,
-                                     args.batch_size, args.steps, args.lr, args.clip_norm, args.clip_value, args.seed)
+    if args.checkpoint:
+        result = ex.exploding_checkpoint(args.checkpoint, args.data, args.radius, args.seq_len, args.batch_size,
+                                         args.steps, args.lr, args.clip_norm, args.clip_value, args.seed)
+    else:
+        if args.data:
+            raise ConfigError("--data needs a checkpoint: rnnkit diagnose exploding CKPT --data ...")
+        result = ex.exploding_experiment(args.cell.replace("hand-", ""), 2.0 if args.radius is None else args.radius,
+                                         args.seq_len, args.hidden, args.batch_size, args.steps, args.lr,
+                                         args.clip_norm, args.clip_value, args.seed)
     png = ex.plot_exploding(result, out / "exploding.png")
     _write_json(out / "exploding.json", result)
     for mode, r in result["runs"].items():

@@ -26,6 +26,7 @@ norm before and after clipping, and whether clipping fired.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -213,17 +214,7 @@ def exploding_experiment(cell: str = "rnn", radius: float = 2.0, seq_len: int = 
             if not all(math.isfinite(v) for v in (res.total_before, res.total_after)):
                 break
             opt.step()
-        losses = np.asarray(rec["loss"], dtype=float)
-        finite = losses[np.isfinite(losses)]
-        tail = finite[-max(1, min(len(finite), 20)):] if len(finite) else np.array([np.nan])
-        diverged = bool(len(finite) < len(losses) or len(losses) < steps
-                        or not float(np.mean(tail)) <= diverge_factor * losses[0])
-        runs[mode] = {**rec, "diverged": diverged, "steps_run": len(losses),
-                      "max_loss": float(np.nanmax(losses)) if np.isfinite(losses).any() else float("nan"),
-                      "final_loss": float(np.mean(tail)),
-                      "max_grad_norm": float(np.nanmax(rec["grad_norm"])) if rec["grad_norm"] else float("nan"),
-                      "clip_fraction": float(np.mean(rec["fired"])) if rec["fired"] else 0.0,
-                      "spectral_radius_init": rho}
+        runs[mode] = {**_summarise(rec, steps, diverge_factor), "spectral_radius_init": rho}
     return {"setup": {"cell": cell, "radius": radius, "seq_len": seq_len, "hidden": hidden,
                       "batch_size": batch_size, "steps": steps, "optimizer": f"SGD lr {lr}",
                       "clip_norm": clip_norm, "clip_value": clip_value, "task": "adding problem (MSE, last step)",
@@ -247,13 +238,15 @@ def plot_exploding(result: Dict[str, Any], path) -> str:
         a2.plot(r["grad_norm"], label=labels[mode] + " (before)")
         if mode != "none":
             a2.plot(r["grad_norm_clipped"], ls="--", label=labels[mode] + " (after)")
-    a1.axhline(s["baseline"], color="k", ls=":", lw=1, label="trivial baseline 1/6")
+    if "baseline" in s:
+        a1.axhline(s["baseline"], color="k", ls=":", lw=1, label="trivial baseline 1/6")
     a1.set_yscale("log"), a2.set_yscale("log")
     a1.set_xlabel("step"), a2.set_xlabel("step")
-    a1.set_ylabel("training loss (MSE)"), a2.set_ylabel("global gradient norm")
+    a1.set_ylabel("training loss (MSE)" if "baseline" in s else "training loss"), a2.set_ylabel("global gradient norm")
     a1.legend(fontsize=8), a2.legend(fontsize=7)
-    fig.suptitle(f"{s['cell']} with W_hh scaled to spectral radius {s['radius']}, T={s['seq_len']}, "
-                 f"H={s['hidden']}, {s['optimizer']}", fontsize=10)
+    scaled = "as trained" if s.get("radius") is None else f"W_hh scaled to spectral radius {s['radius']}"
+    what = f"{s['checkpoint']} ({s['cell']}) on {s['data']}" if "checkpoint" in s else f"{s['cell']}, H={s['hidden']}"
+    fig.suptitle(f"{what}, {scaled}, T={s['seq_len']}, {s['optimizer']}", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -262,7 +255,24 @@ def plot_exploding(result: Dict[str, Any], path) -> str:
 # trained checkpoints
 
 
-def _charlm_probe(ckpt, data: Optional[str], seq_len: int, batch_size: int, loss: str):
+@dataclass
+class Probe:
+    """A trained model and real data for it: ``sample(rng)`` -> (x, lengths, loss_fn) of a batch.
+
+    ``model`` holds every trainable parameter (encoder and task head); ``x``/``lengths``/
+    ``loss_fn`` are the fixed, evenly spread probe batch.
+    """
+
+    encoder: Any
+    model: nn.Module
+    x: Tensor
+    lengths: Optional[Tensor]
+    loss_fn: Callable[[Tensor], Tensor]
+    scope: str
+    sample: Callable[[np.random.Generator], Tuple[Tensor, Optional[Tensor], Callable[[Tensor], Tensor]]]
+
+
+def _charlm_probe(ckpt, data: Optional[str], seq_len: int, batch_size: int, loss: str) -> Probe:
     """charlm: B windows of T characters spread evenly over the data; CE on the last step or all."""
     from ..data.datasets import CORPORA, corpus_path
     from ..data.text import CharVocab, count_unknown, encode_corpus
@@ -283,44 +293,120 @@ def _charlm_probe(ckpt, data: Optional[str], seq_len: int, batch_size: int, loss
     ids = np.asarray(ids)
     if len(ids) < seq_len + 1:
         raise DataError(f"{data}: {len(ids)} in-vocabulary characters, need at least --seq-len + 1 = {seq_len + 1}")
-    starts = np.linspace(0, len(ids) - seq_len - 1, batch_size).astype(np.int64)
-    x = np.stack([ids[s:s + seq_len] for s in starts])
-    y = np.stack([ids[s + 1:s + seq_len + 1] for s in starts])
     encoder, task = charlm.build(ckpt.config["model"], len(vocab))
-    nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(
-        {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()})
+    model = nn.ModuleDict({"encoder": encoder, "task": task})
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()})
     encoder.eval(), task.eval()
-    batch = {"x": torch.from_numpy(x), "y": torch.from_numpy(y)}
-    inp, lengths = task.inputs(batch)
-    target = batch["y"]
 
-    def loss_fn(out: Tensor) -> Tensor:
-        logits = task.logits(out)  # (B, T, V)
-        if loss == "last":
-            return F.cross_entropy(logits[:, -1], target[:, -1])
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+    def batch_at(starts):
+        x = np.stack([ids[s:s + seq_len] for s in starts])
+        y = np.stack([ids[s + 1:s + seq_len + 1] for s in starts])
+        batch = {"x": torch.from_numpy(x), "y": torch.from_numpy(y)}
+        inp, lengths = task.inputs(batch)
+        target = batch["y"]
 
-    return encoder, inp.detach(), lengths, loss_fn, scope
+        def loss_fn(out: Tensor) -> Tensor:
+            logits = task.logits(out)  # (B, T, V)
+            if loss == "last":
+                return F.cross_entropy(logits[:, -1], target[:, -1])
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+
+        return inp, lengths, loss_fn
+
+    x, lengths, loss_fn = batch_at(np.linspace(0, len(ids) - seq_len - 1, batch_size).astype(np.int64))
+    return Probe(encoder, model, x.detach(), lengths, loss_fn, scope,
+                 lambda rng: batch_at(rng.integers(0, len(ids) - seq_len, batch_size)))
 
 
-# task -> probe(ckpt, data, seq_len, batch_size, loss) -> (encoder, x, lengths, loss_fn, scope)
+# task -> probe(ckpt, data, seq_len, batch_size, loss) -> Probe
 PROBES = {"charlm": _charlm_probe}
 
 
-def checkpoint_flow(path, data: Optional[str] = None, seq_len: int = 200, batch_size: int = 16,
-                    loss: str = "last", lag: int = 60) -> Dict[str, Any]:
-    """Gradient flow, gate statistics and spectral radii of a trained checkpoint on real data."""
+def _load_probe(path, data, seq_len, batch_size, loss) -> Tuple[Any, Probe]:
     from pathlib import Path
 
     from .. import checkpoint as ckpt_io
     from ..errors import ConfigError
 
     ckpt = ckpt_io.load_checkpoint(Path(path), expect_task=list(PROBES))
-    encoder, x, lengths, loss_fn, scope = PROBES[ckpt.config["task"]](ckpt, data, seq_len, batch_size, loss)
+    probe = PROBES[ckpt.config["task"]](ckpt, data, seq_len, batch_size, loss)
     try:
-        name = cell_name(encoder)
+        cell_name(probe.encoder)
     except TypeError as e:
         raise ConfigError(f"{path}: {e}") from None
+    return ckpt, probe
+
+
+def exploding_checkpoint(path, data: Optional[str] = None, radius: Optional[float] = None, seq_len: int = 100,
+                         batch_size: int = 16, steps: int = 50, lr: float = 0.05, clip_norm: float = 1.0,
+                         clip_value: float = 0.05, seed: int = 0, diverge_factor: float = 2.0) -> Dict[str, Any]:
+    """Continue training a checkpoint with plain SGD on its data without / with clipping.
+
+    With ``radius``, every recurrent block W_h* is first rescaled to that spectral radius (the
+    same perturbation for all three runs). The loss is the task's loss on every step.
+    """
+    runs: Dict[str, Any] = {}
+    setup: Dict[str, Any] = {}
+    for mode in ("none", "norm", "value"):
+        ckpt, probe = _load_probe(path, data, seq_len, batch_size, "all")
+        enc = probe.encoder
+        if radius is not None:
+            for k in range(enc.num_layers * enc.num_directions):
+                w_hh = enc.layer_weights(k // enc.num_directions, reverse=k % enc.num_directions == 1)[1]
+                H = w_hh.shape[1]
+                for j in range(w_hh.shape[0] // H):
+                    scale_spectral_radius(w_hh.data[j * H:(j + 1) * H], radius)
+        rho = spectral_radius(enc)
+        params = [(n, p) for n, p in probe.model.named_parameters() if p.requires_grad]
+        opt = torch.optim.SGD([p for _, p in params], lr=lr)
+        rng = np.random.default_rng(seed)
+        rec: Dict[str, List[float]] = {"loss": [], "grad_norm": [], "grad_norm_clipped": [], "fired": []}
+        for _ in range(steps):
+            x, lengths, loss_fn = probe.sample(rng)
+            y, _ = enc(x, None, lengths)
+            loss = loss_fn(y)
+            if not torch.isfinite(loss):
+                rec["loss"].append(float("nan"))
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            res = clip_and_measure(params, clip_norm=clip_norm if mode == "norm" else None,
+                                   clip_value=clip_value if mode == "value" else None)
+            rec["loss"].append(loss.item())
+            rec["grad_norm"].append(res.total_before)
+            rec["grad_norm_clipped"].append(res.total_after)
+            rec["fired"].append(bool(res.fired))
+            if not all(math.isfinite(v) for v in (res.total_before, res.total_after)):
+                break
+            opt.step()
+        runs[mode] = _summarise(rec, steps, diverge_factor)
+        runs[mode]["spectral_radius_init"] = rho
+        setup = {"checkpoint": str(path), "task": ckpt.config["task"], "data": probe.scope,
+                 "cell": cell_name(enc), "radius": radius, "seq_len": seq_len, "batch_size": batch_size,
+                 "steps": steps, "optimizer": f"SGD lr {lr}", "clip_norm": clip_norm, "clip_value": clip_value,
+                 "diverge_factor": diverge_factor, "loss": "the task's loss on every step"}
+    return {"setup": setup, "runs": runs}
+
+
+def _summarise(rec: Dict[str, List[float]], steps: int, diverge_factor: float) -> Dict[str, Any]:
+    losses = np.asarray(rec["loss"], dtype=float)
+    finite = losses[np.isfinite(losses)]
+    tail = finite[-max(1, min(len(finite), 20)):] if len(finite) else np.array([np.nan])
+    diverged = bool(len(finite) < len(losses) or len(losses) < steps
+                    or not float(np.mean(tail)) <= diverge_factor * losses[0])
+    return {**rec, "diverged": diverged, "steps_run": len(losses),
+            "max_loss": float(np.nanmax(losses)) if np.isfinite(losses).any() else float("nan"),
+            "final_loss": float(np.mean(tail)),
+            "max_grad_norm": float(np.nanmax(rec["grad_norm"])) if rec["grad_norm"] else float("nan"),
+            "clip_fraction": float(np.mean(rec["fired"])) if rec["fired"] else 0.0}
+
+
+def checkpoint_flow(path, data: Optional[str] = None, seq_len: int = 200, batch_size: int = 16,
+                    loss: str = "last", lag: int = 60) -> Dict[str, Any]:
+    """Gradient flow, gate statistics and spectral radii of a trained checkpoint on real data."""
+    ckpt, probe = _load_probe(path, data, seq_len, batch_size, loss)
+    encoder, x, lengths, loss_fn, scope = probe.encoder, probe.x, probe.lengths, probe.loss_fn, probe.scope
+    name = cell_name(encoder)
     flow = gradient_flow(encoder, x, loss_fn, lengths=lengths)
     return {"setup": {"checkpoint": str(path), "task": ckpt.config["task"], "data": scope, "cell": name,
                       "seq_len": seq_len, "batch_size": batch_size, "loss": "cross-entropy on every step" if loss == "all"

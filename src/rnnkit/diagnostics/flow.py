@@ -177,10 +177,12 @@ def unroll(encoder, x: Tensor, state=None, lengths: Optional[Tensor] = None) -> 
 
 @dataclass
 class Flow:
-    """``norms`` (L*D, T): ||dL/dh_t|| per layer/direction and step; ``loss`` the scalar."""
+    """``norms`` (L*D, T): ||dL/dh_t|| per layer/direction and step; ``loss`` the scalar;
+    ``gates``: :func:`gate_stats` of the same pass when asked for."""
 
     norms: np.ndarray
     loss: float
+    gates: Optional[Dict[str, Dict[str, Dict[str, float]]]] = None
 
     def steps_back(self, k: int = -1) -> np.ndarray:
         """Norms of layer/direction ``k`` indexed by distance from the last step (0 = last)."""
@@ -191,11 +193,12 @@ class Flow:
 
 
 def gradient_flow(encoder, x: Tensor, loss_fn: Callable[[Tensor], Tensor], state=None,
-                  lengths: Optional[Tensor] = None) -> Flow:
+                  lengths: Optional[Tensor] = None, gates: bool = False) -> Flow:
     """||dL/dh_t|| for every layer/direction and step, by autograd on the hidden states.
 
     ``loss_fn(y)`` maps the encoder output (B, T, D*H) to a scalar (any head and loss).
     Parameter ``.grad`` fields are not touched (``torch.autograd.grad`` on the states only).
+    ``gates=True`` also summarises the gates of the same pass (see :func:`gate_stats`).
     """
     with torch.enable_grad():
         trace = unroll(encoder, x, state, lengths)
@@ -209,7 +212,8 @@ def gradient_flow(encoder, x: Tensor, loss_fn: Callable[[Tensor], Tensor], state
             if trace.mask is not None:
                 g = g * trace.mask[:, i % T, None]
             norms[i // T, i % T] = float(torch.linalg.vector_norm(g.double()))
-    return Flow(norms, float(loss.detach()))
+    summary = _gate_summary(trace, direction_names(encoder)) if gates else None
+    return Flow(norms, float(loss.detach()), summary)
 
 
 def numpy_gradient_flow(spec: RecurrentSpec, params: Dict[str, np.ndarray], x: np.ndarray,
@@ -248,9 +252,14 @@ def gate_stats(encoder, x: Tensor, state=None, lengths: Optional[Tensor] = None,
 
     Only real steps count (padding is excluded). Empty for the Elman RNN (no gates).
     """
-    trace = unroll(encoder, x, state, lengths)
+    return _gate_summary(unroll(encoder, x, state, lengths), direction_names(encoder), low, high)
+
+
+@torch.no_grad()
+def _gate_summary(trace: Trace, labels: Sequence[str], low: float = SATURATION_LOW,
+                  high: float = SATURATION_HIGH) -> Dict[str, Dict[str, Dict[str, float]]]:
     out: Dict[str, Dict[str, Dict[str, float]]] = {}
-    for label, gk in zip(direction_names(encoder), trace.gates):
+    for label, gk in zip(labels, trace.gates):
         stats = {}
         for name, v in gk.items():  # (B, T, H)
             if trace.mask is not None:

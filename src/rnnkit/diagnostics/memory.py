@@ -37,8 +37,7 @@ from torch import Tensor, nn
 from ..data import memory_tasks as mt
 from ..layers import build_encoder
 
-CELLS = ("rnn", "lstm", "gru")
-GATES = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}
+CELLS = ("rnn", "lstm", "gru")  # the default table; any name in rnnkit.layers.ENCODERS may join
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,7 +111,7 @@ class MemoryModel(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden: int, output_size: int, per_step: bool) -> None:
         super().__init__()
         self.encoder = build_encoder(cell, input_size, hidden)
-        self.head = nn.Linear(hidden, output_size)
+        self.head = nn.Linear(self.encoder.output_size, output_size)
         self.per_step = per_step
 
     def forward(self, x: Tensor) -> Tensor:
@@ -121,18 +120,28 @@ class MemoryModel(nn.Module):
 
 
 def count_params(cell: str, input_size: int, hidden: int, output_size: int) -> int:
-    """Parameters of :class:`MemoryModel` (PyTorch's two bias vectors per layer)."""
-    G = GATES[cell]
-    return G * (hidden * input_size + hidden * hidden + 2 * hidden) + hidden * output_size + output_size
+    """Parameters of :class:`MemoryModel` for any registered encoder (built and counted).
+
+    For the recurrent cells this is G (H C + H^2 + 2 H) + H O + O, with G = 1, 4, 3 gate
+    blocks for rnn, lstm, gru (PyTorch keeps two bias vectors per layer).
+    """
+    model = MemoryModel(cell, input_size, hidden, output_size, per_step=False)
+    return sum(p.numel() for p in model.parameters())
 
 
-def matched_hidden(cell: str, target: int, input_size: int, output_size: int) -> int:
-    """The hidden size whose parameter count is closest to ``target``."""
-    G = GATES[cell]
-    # G H^2 + (G (C + 2) + O) H + O = target
-    a, b, c = G, G * (input_size + 2) + output_size, output_size - target
-    h0 = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-    cands = [max(1, int(math.floor(h0))), max(1, int(math.ceil(h0)))]
+def matched_hidden(cell: str, target: int, input_size: int, output_size: int, max_hidden: int = 4096) -> int:
+    """The hidden size whose parameter count is closest to ``target`` (bisection; counts grow with H)."""
+    hi = 1
+    while hi < max_hidden and count_params(cell, input_size, hi, output_size) < target:
+        hi *= 2  # never build a model much larger than the target
+    lo, hi = max(1, hi // 2), min(hi, max_hidden)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count_params(cell, input_size, mid, output_size) < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    cands = [h for h in (lo - 1, lo) if h >= 1]
     return min(cands, key=lambda h: abs(count_params(cell, input_size, h, output_size) - target))
 
 
@@ -233,7 +242,7 @@ def train_cell(task: Task, cell: str, hidden: int, steps: int, batch_size: int =
 # the benchmark
 
 
-@dataclass
+@dataclass(frozen=True)
 class TaskBudget:
     family: str
     T: Optional[int]
@@ -246,10 +255,15 @@ QUICK: Tuple[TaskBudget, ...] = (
     TaskBudget("digits", None, 150, 3e-3), TaskBudget("pdigits", None, 150, 3e-3),
 )
 FULL: Tuple[TaskBudget, ...] = (
-    TaskBudget("adding", 100, 1500), TaskBudget("adding", 200, 1500), TaskBudget("adding", 400, 1000),
+    TaskBudget("adding", 100, 1500, 3e-3), TaskBudget("adding", 200, 1500, 3e-3), TaskBudget("adding", 400, 1000, 3e-3),
     TaskBudget("copy", 50, 1500), TaskBudget("copy", 100, 1500), TaskBudget("copy", 200, 1000),
     TaskBudget("digits", None, 1500), TaskBudget("pdigits", None, 1500),
 )
+
+
+def default_batch(quick: bool) -> int:
+    """64 for the quick run; 32 for the full one, estimated ~33 min of one thread, ~20 with two."""
+    return 64 if quick else 32
 
 
 def select_budgets(quick: bool = False, families: Optional[str] = None, steps_scale: float = 1.0
@@ -258,13 +272,14 @@ def select_budgets(quick: bool = False, families: Optional[str] = None, steps_sc
     from ..errors import ConfigError
 
     budgets = QUICK if quick else FULL
-    if families:
+    if families:  # families (adding) or single tasks (adding_T200)
         wanted = [f.strip() for f in families.split(",") if f.strip()]
-        known = sorted({b.family for b in budgets})
+        keys = {b: (b.family if b.T is None else f"{b.family}_T{b.T}") for b in budgets}
+        known = sorted({b.family for b in budgets}) + [k for k in keys.values() if "_T" in k]
         bad = [f for f in wanted if f not in known]
         if bad or not wanted:
             raise ConfigError(f"--tasks takes a comma-separated list of {', '.join(known)}; got {families!r}")
-        budgets = tuple(b for b in budgets if b.family in wanted)
+        budgets = tuple(b for b in budgets if b.family in wanted or keys[b] in wanted)
     return tuple(TaskBudget(b.family, b.T, max(1, int(round(b.steps * steps_scale))), b.lr) for b in budgets)
 
 
@@ -273,6 +288,17 @@ def run_benchmark(budgets: Sequence[TaskBudget], cells: Sequence[str] = CELLS, r
                   log: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
     """Every task x cell; hidden sizes matched to an LSTM of ``reference_hidden`` units."""
     results: List[RunResult] = []
+    from ..errors import ConfigError
+
+    for b in budgets:
+        task = make_task(b.family, b.T, seed=seed, n_eval=1)
+        target = count_params("lstm", task.input_size, reference_hidden, task.output_size)
+        for cell in cells:
+            n = count_params(cell, task.input_size, matched_hidden(cell, target, task.input_size, task.output_size),
+                             task.output_size)
+            if abs(n - target) > 0.1 * target:
+                raise ConfigError(f"--cells {cell}: cannot match {target:,} parameters within 10% on {task.key} "
+                                  f"(closest {n:,})")
     for b in budgets:
         task = make_task(b.family, b.T, seed=seed)
         target = count_params("lstm", task.input_size, reference_hidden, task.output_size)
@@ -337,3 +363,39 @@ def plot_curves(payload: Dict[str, object], out_dir) -> List[str]:
         tmp.replace(path)
         paths.append(str(path))
     return paths
+
+
+def throughput(cells: Sequence[str] = CELLS, T: int = 100, batch_size: int = 64, reference_hidden: int = 64,
+               rounds: int = 7, seed: int = 0) -> Dict[str, Dict[str, float]]:
+    """Training tokens/s (forward + backward) per cell, interleaved round by round, medians.
+
+    Two settings on the adding problem's input (2 features): ``matched`` (hidden sizes at the
+    reference LSTM's parameter count, as in the benchmark) and ``equal_hidden`` (every cell
+    with ``reference_hidden`` units, where a GRU holds 3/4 of an LSTM's weights).
+    Interleaving makes the ratios robust to a machine whose load changes over time.
+    """
+    x, y = (torch.from_numpy(a) for a in mt.adding_problem(batch_size, T, np.random.default_rng(seed)))
+    target = count_params("lstm", 2, reference_hidden, 1)
+    models = {}
+    for setting in ("matched", "equal_hidden"):
+        for cell in cells:
+            h = matched_hidden(cell, target, 2, 1) if setting == "matched" else reference_hidden
+            torch.manual_seed(seed)
+            models[(setting, cell)] = MemoryModel(cell, 2, h, 1, per_step=False)
+    times: Dict[Tuple[str, str], List[float]] = {k: [] for k in models}
+    for r in range(rounds + 1):  # round 0 warms up
+        for key, model in models.items():
+            t0 = time.perf_counter()
+            loss = F.mse_loss(model(x).squeeze(-1), y)
+            model.zero_grad(set_to_none=True)
+            loss.backward()
+            if r:
+                times[key].append(time.perf_counter() - t0)
+    out: Dict[str, Dict[str, float]] = {}
+    for (setting, cell), ts in times.items():
+        m = models[(setting, cell)]
+        out.setdefault(setting, {})[cell] = {
+            "hidden": m.encoder.hidden_size if hasattr(m.encoder, "hidden_size") else None,
+            "params": sum(p.numel() for p in m.parameters()),
+            "tokens_per_s": batch_size * T / float(np.median(ts))}
+    return out

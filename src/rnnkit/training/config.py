@@ -133,6 +133,9 @@ class SentimentDataConfig:
                  f"--val-fraction + --test-fraction must leave at least 10% for training, got {self.val_fraction + self.test_fraction:g}")
 
 
+SEQ2SEQ_DECODERS = ("lstm", "gru", "rnn", "rnn-relu", "hand-lstm", "hand-gru", "hand-rnn", "hand-rnn-relu")
+
+
 @dataclass
 class Seq2SeqModelConfig:
     """Model of the ``seq2seq`` task: bidirectional encoder -> attentional decoder -> projection."""
@@ -141,7 +144,7 @@ class Seq2SeqModelConfig:
     hidden_size: int = opt(256, "--hidden", "encoder hidden units per layer and direction")
     num_layers: int = opt(1, "--layers", "stacked encoder layers")
     bidirectional: bool = opt(True, "--bidirectional", "read the source both ways")
-    decoder: str = opt("lstm", "--decoder", "decoder RNN", choices=ENCODER_NAMES)
+    decoder: str = opt("lstm", "--decoder", "decoder RNN (stepped with carried state)", choices=SEQ2SEQ_DECODERS)
     decoder_hidden: int = opt(512, "--decoder-hidden", "decoder hidden units")
     decoder_layers: int = opt(1, "--decoder-layers", "stacked decoder layers")
     attention: str = opt("additive", "--attention", "score: additive (Bahdanau) or multiplicative (Luong general)",
@@ -158,7 +161,7 @@ class Seq2SeqModelConfig:
 
     def __post_init__(self) -> None:
         _require(self.encoder in ENCODER_NAMES, f"--encoder must be one of {', '.join(ENCODER_NAMES)}, got {self.encoder!r}")
-        _require(self.decoder in ENCODER_NAMES, f"--decoder must be one of {', '.join(ENCODER_NAMES)}, got {self.decoder!r}")
+        _require(self.decoder in SEQ2SEQ_DECODERS, f"--decoder must be one of {', '.join(SEQ2SEQ_DECODERS)}, got {self.decoder!r}")
         for flag, v in (("--hidden", self.hidden_size), ("--layers", self.num_layers), ("--decoder-hidden", self.decoder_hidden),
                         ("--decoder-layers", self.decoder_layers), ("--attention-size", self.attention_size),
                         ("--embedding-dim", self.embedding_dim)):

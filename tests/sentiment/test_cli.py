@@ -13,12 +13,14 @@ import pytest
 from rnnkit import checkpoint as C
 from rnnkit.cli.main import main
 
+from tests.training.test_train import _interrupted_run
+
 from .conftest import synthetic_reviews, write_csv
 
 
 def train_args(data: Path, out: Path, *extra: str):
     return ["train", "sentiment", "--data", str(data), "--out", str(out), "--hidden", "16", "--embedding-dim", "16",
-            "--batch-size", "16", "--min-freq", "1", "--val-every", "20", "--checkpoint-every", "20",
+            "--batch-size", "16", "--min-freq", "1", "--val-every", "50", "--checkpoint-every", "100",
             "--warmup-steps", "5", "--lr", "1e-2", "--no-progress", "--logger", "none", "--threads", "1", *extra]
 
 
@@ -27,7 +29,7 @@ def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("sent")
     data = write_csv(d / "reviews.csv", [(t, "pos" if y else "neg") for t, y in synthetic_reviews(300)])
     out = d / "run"
-    assert main(train_args(data, out, "--max-steps", "60")) == 0
+    assert main(train_args(data, out, "--max-steps", "100")) == 0
     return data, out
 
 
@@ -59,7 +61,7 @@ def test_evaluate_json_reports_all_metrics_and_baseline(trained, capsys):
     assert np.sum(r["confusion_matrix"]) == 30
     assert r["baseline"]["accuracy"] >= 0.9 and r["baseline"]["C"] in (0.5, 2.0, 8.0)
     # another file is scored whole; integer-like and display labels are the same labels
-    other = write_csv(data.parent / "other.csv", [("superb and charming", "pos"), ("dull , tedious", "neg")])
+    other = write_csv(data.parent / "other.csv", [("superb and charming", "pos"), ("dull and tedious", "neg")])
     assert main(["evaluate", str(out), "--data", str(other), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["split"] == "all" and r["examples"] == 2 and r["accuracy"] == 1.0
@@ -84,7 +86,7 @@ def test_predict_texts_and_files(trained, capsys, tmp_path):
 def test_resume_is_exact(tmp_path):
     data = write_csv(tmp_path / "r.csv", synthetic_reviews(120))
     assert main(train_args(data, tmp_path / "full", "--max-steps", "14", "--checkpoint-every", "7")) == 0
-    assert main(train_args(data, tmp_path / "half", "--max-steps", "7", "--checkpoint-every", "7")) == 0
+    _interrupted_run(train_args(data, tmp_path / "half", "--max-steps", "14", "--checkpoint-every", "7"), stop_at=8)
     assert main(train_args(data, tmp_path / "half", "--max-steps", "14", "--checkpoint-every", "7",
                            "--resume", str(tmp_path / "half"))) == 0
     a = C.load_checkpoint(tmp_path / "full").weights
@@ -115,7 +117,9 @@ def test_bad_training_data(tmp_path, capsys):
     headerless = write_csv(tmp_path / "nohead.tsv", synthetic_reviews(30), header=None, sep="\t")
     _one_line_error(capsys, main(train_args(headerless, out, "--max-steps", "1")), "header-less", "--no-header")
     _one_line_error(capsys, main(train_args(tmp_path / "missing.csv", out, "--max-steps", "1")), "no such file")
-    _one_line_error(capsys, main(train_args(headerless, out, "--max-steps", "1", "--pooling", "sum")), "--pooling")
+    with pytest.raises(SystemExit) as e:
+        main(train_args(headerless, out, "--max-steps", "1", "--pooling", "sum"))
+    _one_line_error(capsys, e.value.code, "--pooling", "invalid choice")
     assert not C.has_checkpoint(out)
 
 
@@ -124,7 +128,6 @@ def test_bad_evaluation_and_prediction_input(trained, tmp_path, capsys):
     unseen = write_csv(tmp_path / "unseen.csv", [("superb", "pos"), ("meh", "neutral"), ("dull", "1")])
     _one_line_error(capsys, main(["evaluate", str(out), "--data", str(unseen)]),
                     "'1', 'neutral' were never seen in training", "'neg', 'pos'")
-    _one_line_error(capsys, main(["evaluate", str(out), "--data", "sst2"]), "394 of SST-2")  if False else None
     _one_line_error(capsys, main(["predict", str(out)]), "give texts")
     _one_line_error(capsys, main(["predict", str(out), "fine", "  "]), "TEXT argument 2 is empty")
     blank = tmp_path / "blank.txt"
@@ -140,6 +143,9 @@ def test_bad_evaluation_and_prediction_input(trained, tmp_path, capsys):
         if f.is_file():
             (other / f.name).write_bytes(f.read_bytes())
     cfg = json.loads(cfg_path.read_text())
+    cfg["data"]["data"] = "rt-polarity"  # as if trained on Rotten Tomatoes sentences
+    (other / "config.json").write_text(json.dumps(cfg))
+    _one_line_error(capsys, main(["evaluate", str(other), "--data", "sst2"]), "394 of SST-2's 872")
     cfg["task"] = "charlm"
     (other / "config.json").write_text(json.dumps(cfg))
     _one_line_error(capsys, main(["predict", str(other), "fine"]), "charlm", "sentiment")

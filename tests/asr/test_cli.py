@@ -1,0 +1,135 @@
+"""`rnnkit train asr`, `rnnkit evaluate` and `rnnkit transcribe` end to end on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import soundfile as sf
+
+from rnnkit.cli.main import main
+from tests.asr.conftest import tone
+
+TINY = ["--hidden", "8", "--layers", "1", "--conv-channels", "2", "--n-mels", "16", "--batch-size", "4",
+        "--val-every", "2", "--checkpoint-every", "2", "--no-progress", "--logger", "none", "--threads", "1",
+        "--warmup-steps", "1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from rnnkit.data.audio import write_wav
+
+    root = tmp_path_factory.mktemp("asr")
+    d = root / "digits"
+    d.mkdir()
+    for spk in ("anna", "bob"):
+        for digit in (1, 2, 3):
+            for idx in range(3):
+                write_wav(d / f"{digit}_{spk}_{idx}.wav", tone(300 + 200 * digit, 0.3 + 0.05 * idx), 8000)
+    out = root / "ckpt"
+    assert main(["train", "asr", "--data", str(d), "--out", str(out), "--max-steps", "3", *TINY]) == 0
+    return root, d, out
+
+
+def test_train_writes_an_asr_checkpoint(trained):
+    _, _, out = trained
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["task"] == "asr" and cfg["global_step"] == 3
+    assert cfg["data"]["units"]["tokens"][0] == "<b>"
+    assert set(cfg["data"]["words"]) == {"one", "two", "three"}
+    assert {"val_wer", "val_cer", "val_loss"} <= set(cfg["metrics"])
+
+
+def test_evaluate_json(trained, capsys):
+    root, d, out = trained
+    assert main(["evaluate", str(out), "--data", str(d), "--json", "--threads", "1"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["utterances"] == 18 and res["words"] == 18
+    assert 0 <= res["cer"] and 0 <= res["wer"] and res["decoder"] == "greedy"
+
+
+def test_transcribe_goes_on_past_bad_files(trained, capsys, tmp_path):
+    _, d, out = trained
+    good = d / "1_anna_0.wav"
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, tone(1, 0.0), 8000)
+    rc = main(["transcribe", str(out), str(bad), str(good), str(empty), "--timestamps", "--json", "--threads", "1"])
+    cap = capsys.readouterr()
+    assert rc == 2
+    lines = [json.loads(line) for line in cap.out.strip().splitlines()]
+    assert [x["file"] for x in lines] == [str(good)] and "words" in lines[0]
+    errs = cap.err.strip().splitlines()
+    assert any(str(bad) in e and "not an audio file" in e for e in errs)
+    assert any(str(empty) in e and "zero-length" in e for e in errs)
+    assert "2 of 3 files" in errs[-1] and "Traceback" not in cap.err
+
+
+def test_transcribe_beam_with_training_words(trained, capsys):
+    _, d, out = trained
+    assert main(["transcribe", str(out), str(d / "2_bob_1.wav"), "--beam", "4", "--words", "train", "--threads", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    words = line.split("\t")[1].split()
+    assert all(w in {"one", "two", "three"} for w in words)
+
+
+def test_refuses_other_task_and_bad_flags(trained, capsys):
+    _, d, out = trained
+    assert main(["transcribe", str(out), str(d / "2_bob_1.wav"), "--words", "train"]) == 2
+    assert "--beam" in capsys.readouterr().err
+
+
+def test_transcript_outside_alphabet_is_refused(tmp_path, capsys):
+    sf.write(tmp_path / "a.wav", tone(400, 0.3), 8000)
+    sf.write(tmp_path / "b.wav", tone(500, 0.3), 8000)
+    (tmp_path / "manifest.csv").write_text("path,text\na.wav,hello\nb.wav,caf\u00e9\n")
+    rc = main(["train", "asr", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--max-steps", "1", *TINY])
+    err = capsys.readouterr().err
+    assert rc == 2 and "b.wav" in err and "outside the model's alphabet" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_manifest_with_missing_file_is_refused(tmp_path, capsys):
+    (tmp_path / "m.csv").write_text("path,text\nclips/gone.wav,hello\n")
+    rc = main(["train", "asr", "--data", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o"), "--max-steps", "1", *TINY])
+    err = capsys.readouterr().err
+    assert rc == 2 and "gone.wav" in err and "does not exist" in err
+
+
+def test_phoneme_units_train_and_evaluate(trained, tmp_path, capsys):
+    _, d, _ = trained
+    out = tmp_path / "ph"
+    assert main(["train", "asr", "--data", str(d), "--out", str(out), "--max-steps", "1", "--units", "phonemes",
+                 *TINY]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"]["units"]["kind"] == "phonemes" and "|" in cfg["data"]["units"]["tokens"]
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(d), "--json", "--threads", "1"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["units"] == "phonemes" and res["utterances"] == 18
+    # every hypothesis word is a lexicon word, whatever the phonemes were
+    assert main(["transcribe", str(out), str(d / "3_bob_0.wav"), "--threads", "1"]) == 0
+    text = capsys.readouterr().out.split("\t")[1].split()
+    from rnnkit.data.speech import DIGIT_LEXICON
+
+    assert all(w in DIGIT_LEXICON for w in text)
+
+
+@pytest.mark.slow
+def test_resume_is_exact(trained, tmp_path):
+    """3 steps + resume to 6 == 6 steps straight (weights bit for bit)."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    _, d, _ = trained
+    flags = ["--data", str(d), "--speed-perturb", "0.1", "--noise-snr", "10", "--schedule", "constant", *TINY]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "asr", "--out", str(a), "--max-steps", "6", *flags]) == 0
+    assert main(["train", "asr", "--out", str(b), "--max-steps", "3", *flags]) == 0
+    assert main(["train", "asr", "--resume", str(b), "--max-steps", "6", "--no-progress", "--logger", "none",
+                 "--threads", "1"]) == 0
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)

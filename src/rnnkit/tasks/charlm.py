@@ -33,6 +33,7 @@ class CharLMTask(nn.Module):
 
     name = "charlm"
     stream = True  # batches continue each other: the training loop may carry the state
+    loss_in_bits = True  # validation also reports bits per character
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder_size: int,
                  dropout: float = 0.0, tie_weights: bool = False) -> None:

@@ -73,9 +73,9 @@ class RnnkitCheckpoint(Callback):
 
     # -- saving --------------------------------------------------------------------------
     def on_validation_end(self, trainer, module) -> None:
-        for k in ("val_loss", "val_bpc"):
-            if k in trainer.callback_metrics:
-                self.metrics[k] = float(trainer.callback_metrics[k])
+        for k, v in trainer.callback_metrics.items():
+            if k.startswith("val_"):
+                self.metrics[k] = float(v)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = module.total_steps
@@ -132,16 +132,17 @@ class RnnkitCheckpoint(Callback):
 
 
 class TimeBudgetHorizon(Callback):
-    """With only ``--max-time``, fix the cosine schedule's length after measuring speed.
+    """With only ``--max-time``, size the cosine schedule from the measured speed.
 
-    After ``measure_steps`` steps the remaining time is converted into steps at the
-    measured rate; the horizon is then fixed (and saved), so the schedule itself does not
-    depend on timing noise from there on.
+    The remaining time is converted into steps at the average rate so far after 20, 40, 80,
+    160, ... steps, so a machine whose load changes during the run (measured: a run that
+    slowed down 5x ended its schedule at a third of the budget) still decays the learning
+    rate over the whole budget. The horizon in force is saved with every checkpoint.
     """
 
     def __init__(self, minutes: float, measure_steps: int = 20) -> None:
         self.seconds = minutes * 60.0
-        self.measure_steps = measure_steps
+        self.next_measure = measure_steps
         self._t0: Optional[float] = None
         self._start_step = 0
 
@@ -150,14 +151,14 @@ class TimeBudgetHorizon(Callback):
         self._start_step = module.total_steps
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if module.schedule_horizon is not None:
-            return
         done = module.total_steps - self._start_step
-        if done >= self.measure_steps:
-            elapsed = time.monotonic() - self._t0
-            remaining = max(0.0, self.seconds - elapsed)
-            # validation passes cost time too: keep a 5% margin
-            module.schedule_horizon = module.total_steps + int(0.95 * remaining * done / max(elapsed, 1e-9))
+        if done < self.next_measure:
+            return
+        self.next_measure *= 2
+        elapsed = time.monotonic() - self._t0
+        remaining = max(0.0, self.seconds - elapsed)
+        # validation passes cost time too: keep a 5% margin
+        module.schedule_horizon = module.total_steps + 1 + int(0.95 * remaining * done / max(elapsed, 1e-9))
 
 
 def final_val_loss(metrics: Dict[str, float]) -> Optional[float]:

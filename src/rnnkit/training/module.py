@@ -128,7 +128,8 @@ class SequenceModule(L.LightningModule):
         self._val_carry = state if self._carries() else None
         n = int(metrics["tokens"])
         self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
-        self.log("val_bpc", loss / LN2, batch_size=n, sync_dist=True)
+        if getattr(self.task, "loss_in_bits", False):  # a per-character loss: also in bits/char
+            self.log("val_bpc", loss / LN2, batch_size=n, sync_dist=True)
         if "correct" in metrics:  # classifiers report correct predictions: log accuracy too
             self.log("val_accuracy", metrics["correct"] / max(n, 1), prog_bar=True, batch_size=n, sync_dist=True)
 

@@ -153,7 +153,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     graceful = GracefulStop()
     ckpt_cb.graceful = graceful
     cbs = [graceful, ckpt_cb] + list(callbacks or [])
-    if cfg.run.max_time is not None and module.schedule_horizon is None:
+    if cfg.run.max_time is not None and cfg.run.max_steps is None:
         cbs.append(TimeBudgetHorizon(cfg.run.max_time))
     if getattr(cfg.run, "diagnostics_every", 0):
         from .diagnostics import GradientDiagnostics

@@ -19,7 +19,8 @@ from .common import Parser
 
 VERBS = ("rnnkit.cli.train", "rnnkit.cli.sample", "rnnkit.cli.evaluate",
          "rnnkit.cli.predict", "rnnkit.cli.forecast", "rnnkit.cli.backtest",
-         "rnnkit.cli.diagnose", "rnnkit.cli.bench", "rnnkit.cli.translate")
+         "rnnkit.cli.diagnose", "rnnkit.cli.bench", "rnnkit.cli.translate",
+         "rnnkit.cli.transcribe")
 
 
 def build_parser() -> argparse.ArgumentParser:

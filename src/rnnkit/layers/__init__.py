@@ -12,7 +12,10 @@ from typing import Callable, Dict
 from .base import Encoder, State, detach_state, map_state
 from .gru import GRU, HandGRU
 from .lstm import LSTM, HandLSTM
+from .mingru import MinGRU, MinLSTM
 from .rnn import RNN, HandRNN
+from .tcn import TCN
+from .transformer import Transformer
 
 ENCODERS: Dict[str, Callable[..., Encoder]] = {
     "rnn": lambda i, h, **kw: RNN(i, h, nonlinearity="tanh", **kw),
@@ -23,6 +26,10 @@ ENCODERS: Dict[str, Callable[..., Encoder]] = {
     "hand-rnn-relu": lambda i, h, **kw: HandRNN(i, h, nonlinearity="relu", **kw),
     "hand-lstm": HandLSTM,
     "hand-gru": HandGRU,
+    "mingru": MinGRU,
+    "minlstm": MinLSTM,
+    "tcn": TCN,
+    "transformer": Transformer,
 }
 
 
@@ -38,6 +45,7 @@ def build_encoder(name: str, input_size: int, hidden_size: int, num_layers: int 
 
 
 __all__ = [
-    "ENCODERS", "Encoder", "GRU", "HandGRU", "HandLSTM", "HandRNN", "LSTM", "RNN", "State",
+    "ENCODERS", "Encoder", "GRU", "HandGRU", "HandLSTM", "HandRNN", "LSTM", "MinGRU", "MinLSTM",
+    "RNN", "State", "TCN", "Transformer",
     "build_encoder", "detach_state", "map_state",
 ]

@@ -32,7 +32,7 @@ All four agree to float64 round-off (tests/layers/test_scan.py).
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -235,10 +235,3 @@ def scan(a: Tensor, b: Tensor, h0: Optional[Tensor] = None, method: str = "chunk
 
 __all__ = ["chunk_size", "lerp_scan", "linear_scan", "log_scan", "log_scan_loop", "scan", "scan_loop"]
 
-
-def _self_check() -> Tuple[float, float]:  # pragma: no cover - handy from a shell
-    g = torch.Generator().manual_seed(0)
-    a = torch.rand(2, 37, 3, dtype=torch.float64, generator=g)
-    b = torch.randn(2, 37, 3, dtype=torch.float64, generator=g)
-    return ((linear_scan(a, b) - scan_loop(a, b)).abs().max().item(),
-            (linear_scan(a, b, chunk=5) - scan_loop(a, b)).abs().max().item())

@@ -6,17 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 SHARED_FSDD = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "fsdd" / "recordings"
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def tone(freq: float, seconds: float, sr: int = 8000, amp: float = 0.3) -> np.ndarray:

@@ -12,12 +12,6 @@ NEG = ["awful", "boring", "dull", "terrible", "lifeless", "clumsy", "tedious", "
 FILLER = ["the", "film", "movie", "plot", "was", "acting", "story", "and", "a", "it", "this", "really"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
-
 
 def synthetic_reviews(n: int, seed: int = 0):
     """(text, label) pairs: the label decides which sentiment words appear among fillers."""

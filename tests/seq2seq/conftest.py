@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import pytest
-import torch
 
 SHARED_M30K = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "multi30k"
 
@@ -28,13 +27,6 @@ def toy_pairs(n: int, seed: int = 0):
         tgt.append(f"{LEXICON[d]} {LEXICON[no]} {LEXICON[a]} {LEXICON[v]} .")
     return src, tgt
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture

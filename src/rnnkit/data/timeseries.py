@@ -297,6 +297,10 @@ def tidy_frame(df, spec: Spec):
             df[c] = num
         df[c] = df[c].astype(float)
     for c in need[1:]:
+        if c in df.columns and pd.api.types.is_numeric_dtype(df[c]):
+            inf = np.flatnonzero(np.isinf(df[c].to_numpy(dtype=float)))
+            if len(inf):
+                raise DataError(f"{spec.data}: column {c!r} holds an infinite value at row {inf[0] + 2}")
         if c != spec.group and df[c].isna().all():
             raise DataError(f"{spec.data}: column {c!r} is entirely missing (all NaN)")
     if spec.event:

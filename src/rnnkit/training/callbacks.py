@@ -134,10 +134,10 @@ class RnnkitCheckpoint(Callback):
 class TimeBudgetHorizon(Callback):
     """With only ``--max-time``, size the cosine schedule from the measured speed.
 
-    The remaining time is converted into steps at the average rate so far after 20, 40, 80,
-    160, ... steps, so a machine whose load changes during the run (measured: a run that
-    slowed down 5x ended its schedule at a third of the budget) still decays the learning
-    rate over the whole budget. The horizon in force is saved with every checkpoint.
+    The remaining time is converted into steps at the rate of the latest window after 20,
+    40, 80, 160, ... steps, so a machine whose load changes during the run (measured: a run
+    that slowed down 5x ended its schedule at a third of the budget) still decays the
+    learning rate over the whole budget. The horizon in force is saved with every checkpoint.
     """
 
     def __init__(self, minutes: float, measure_steps: int = 20) -> None:
@@ -147,18 +147,20 @@ class TimeBudgetHorizon(Callback):
         self._start_step = 0
 
     def on_train_start(self, trainer, module) -> None:
-        self._t0 = time.monotonic()
-        self._start_step = module.total_steps
+        self._t0 = self._t_last = time.monotonic()
+        self._start_step = self._last_step = module.total_steps
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         done = module.total_steps - self._start_step
         if done < self.next_measure:
             return
         self.next_measure *= 2
-        elapsed = time.monotonic() - self._t0
-        remaining = max(0.0, self.seconds - elapsed)
+        now = time.monotonic()
+        rate = (module.total_steps - self._last_step) / max(now - self._t_last, 1e-9)  # the latest window
+        self._t_last, self._last_step = now, module.total_steps
+        remaining = max(0.0, self.seconds - (now - self._t0))
         # validation passes cost time too: keep a 5% margin
-        module.schedule_horizon = module.total_steps + 1 + int(0.95 * remaining * done / max(elapsed, 1e-9))
+        module.schedule_horizon = module.total_steps + 1 + int(0.95 * remaining * rate)
 
 
 def final_val_loss(metrics: Dict[str, float]) -> Optional[float]:

@@ -24,6 +24,7 @@ e.g. ``exp_avg.weight_ih_l0``), so it can be written with safetensors and loaded
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Dict, Iterable, Mapping, Union
 
@@ -63,8 +64,9 @@ def clip_grad_value(grads: Grads, clip_value: float) -> None:
         np.clip(g, -clip_value, clip_value, out=g)
 
 
-class Optimizer:
-    """Holds the parameter dict it updates in place and per-parameter buffers."""
+class Optimizer(abc.ABC):
+    """Holds the parameter dict it updates in place and per-parameter buffers; subclasses
+    define the update rule in ``_update``."""
 
     buffer_kinds: tuple = ()
 
@@ -82,8 +84,9 @@ class Optimizer:
                 g = g + self.weight_decay * p
             self._update(name, p, g)
 
+    @abc.abstractmethod
     def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
-        raise NotImplementedError
+        """Update parameter ``p`` (in place) from its gradient ``g``."""
 
     def state_dict(self) -> Dict[str, np.ndarray]:
         out = {"step": np.array(self.t, dtype=np.int64)}

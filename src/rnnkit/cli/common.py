@@ -14,16 +14,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def positive_int(name: str):
-    def parse(s: str) -> int:
+def bounded(name: str, kind=float, low: float = 0, inclusive: bool = True):
+    """An argparse type: a number of ``kind`` that is >= ``low`` (or > ``low``), with a
+    one-line error naming the option otherwise."""
+    what = "an integer" if kind is int else "a number"
+
+    def parse(s: str):
         try:
-            v = int(s)
+            v = kind(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {s!r}") from None
+        if not (v >= low if inclusive else v > low):
+            raise argparse.ArgumentTypeError(f"{name} must be {'>=' if inclusive else '>'} {low:g}, got {s}")
         return v
     return parse
+
+
+def positive_int(name: str):
+    return bounded(name, int, 1)
 
 
 def add_config_flags(p: argparse.ArgumentParser, task: str) -> None:

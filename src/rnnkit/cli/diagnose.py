@@ -15,21 +15,13 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError
-from .common import Parser, positive_int
+from .common import Parser, bounded, positive_int
 
 CELL_CHOICES = ("rnn", "rnn-relu", "lstm", "gru", "hand-rnn", "hand-rnn-relu", "hand-lstm", "hand-gru")
 
 
 def _positive_float(name: str):
-    def parse(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {v}")
-        return v
-    return parse
+    return bounded(name, float, 0, inclusive=False)
 
 
 def _cell_list(s: str, allowed) -> list:

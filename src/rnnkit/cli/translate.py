@@ -5,7 +5,6 @@ Also holds the seq2seq evaluator of ``rnnkit evaluate`` (BLEU and chrF with sacr
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -13,19 +12,11 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from .common import positive_int
+from .common import bounded, positive_int
 
 
 def _nonneg_float(name: str):
-    def parse(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
-        if not v >= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {s}")
-        return v
-    return parse
+    return bounded(name, float, 0)
 
 
 def register(sub) -> None:

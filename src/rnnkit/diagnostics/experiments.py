@@ -202,18 +202,8 @@ def exploding_experiment(cell: str = "rnn", radius: float = 2.0, seq_len: int = 
             if not torch.isfinite(loss):
                 rec["loss"].append(float("nan"))
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            res = clip_and_measure(list(model.named_parameters()),
-                                   clip_norm=clip_norm if mode == "norm" else None,
-                                   clip_value=clip_value if mode == "value" else None)
-            rec["loss"].append(loss.item())
-            rec["grad_norm"].append(res.total_before)
-            rec["grad_norm_clipped"].append(res.total_after)
-            rec["fired"].append(bool(res.fired))
-            if not all(math.isfinite(v) for v in (res.total_before, res.total_after)):
+            if not _clipped_step(opt, loss, list(model.named_parameters()), mode, clip_norm, clip_value, rec):
                 break
-            opt.step()
         runs[mode] = {**_summarise(rec, steps, diverge_factor), "spectral_radius_init": rho}
     return {"setup": {"cell": cell, "radius": radius, "seq_len": seq_len, "hidden": hidden,
                       "batch_size": batch_size, "steps": steps, "optimizer": f"SGD lr {lr}",
@@ -368,17 +358,8 @@ def exploding_checkpoint(path, data: Optional[str] = None, radius: Optional[floa
             if not torch.isfinite(loss):
                 rec["loss"].append(float("nan"))
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            res = clip_and_measure(params, clip_norm=clip_norm if mode == "norm" else None,
-                                   clip_value=clip_value if mode == "value" else None)
-            rec["loss"].append(loss.item())
-            rec["grad_norm"].append(res.total_before)
-            rec["grad_norm_clipped"].append(res.total_after)
-            rec["fired"].append(bool(res.fired))
-            if not all(math.isfinite(v) for v in (res.total_before, res.total_after)):
+            if not _clipped_step(opt, loss, params, mode, clip_norm, clip_value, rec):
                 break
-            opt.step()
         runs[mode] = _summarise(rec, steps, diverge_factor)
         runs[mode]["spectral_radius_init"] = rho
         setup = {"checkpoint": str(path), "task": ckpt.config["task"], "data": probe.scope,
@@ -386,6 +367,23 @@ def exploding_checkpoint(path, data: Optional[str] = None, radius: Optional[floa
                  "steps": steps, "optimizer": f"SGD lr {lr}", "clip_norm": clip_norm, "clip_value": clip_value,
                  "diverge_factor": diverge_factor, "loss": "the task's loss on every step"}
     return {"setup": setup, "runs": runs}
+
+
+def _clipped_step(opt, loss, params, mode: str, clip_norm, clip_value, rec) -> bool:
+    """Backward, clip (norm / value / none) while measuring, record, then step. Returns False,
+    without stepping, once the gradient norm is no longer finite (divergence)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    res = clip_and_measure(params, clip_norm=clip_norm if mode == "norm" else None,
+                           clip_value=clip_value if mode == "value" else None)
+    rec["loss"].append(loss.item())
+    rec["grad_norm"].append(res.total_before)
+    rec["grad_norm_clipped"].append(res.total_after)
+    rec["fired"].append(bool(res.fired))
+    if not all(math.isfinite(v) for v in (res.total_before, res.total_after)):
+        return False
+    opt.step()
+    return True
 
 
 def _summarise(rec: Dict[str, List[float]], steps: int, diverge_factor: float) -> Dict[str, Any]:

@@ -81,6 +81,14 @@ def check_input(x: Tensor, input_size: int, lengths: Optional[Tensor]) -> None:
             raise ValueError(f"lengths must lie in [1, {x.shape[1]}]")
 
 
+def check_step_input(encoder: "Encoder", x_t: Tensor, causal: bool) -> None:
+    """Validate ``step()``'s input: a causal encoder and x_t of shape (B, C)."""
+    if not causal:
+        raise ValueError(f"step() needs a causal encoder; a bidirectional {type(encoder).__name__} reads the future")
+    if x_t.dim() != 2 or x_t.shape[-1] != encoder.input_size:
+        raise ValueError(f"expected x_t of shape (B, {encoder.input_size}), got {tuple(x_t.shape)}")
+
+
 def length_mask(lengths: Tensor, T: int) -> Tensor:
     """(B,) lengths -> (B, T) bool mask, True on real steps."""
     return torch.arange(T, device=lengths.device)[None, :] < lengths.to(torch.long)[:, None]

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Encoder, check_input, length_mask
+from .base import Encoder, check_input, check_step_input, length_mask
 from .recurrent import _check_sizes, _gather_time
 from .scan import linear_scan, log_scan
 
@@ -270,10 +270,7 @@ class MinRecurrent(Encoder):
 
     def step(self, x_t: Tensor, state: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """One time step: x_t (B, C) -> y_t (B, H); O(1) memory in the sequence length."""
-        if self.bidirectional:
-            raise ValueError("step() needs a causal encoder; a bidirectional one reads the future")
-        if x_t.dim() != 2 or x_t.shape[-1] != self.input_size:
-            raise ValueError(f"expected x_t of shape (B, {self.input_size}), got {tuple(x_t.shape)}")
+        check_step_input(self, x_t, causal=not self.bidirectional)
         if state is None:
             state = self.initial_state(x_t.shape[0], x_t.device, x_t.dtype)
         self._check_state(state, x_t.shape[0])

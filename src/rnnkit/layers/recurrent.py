@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .base import Encoder, State, check_input
+from .base import Encoder, State, check_input, check_step_input
 
 # A cell maps (input projection gi = W_ih x + b_ih, per-layer state tuple, W_hh, b_hh)
 # to the new per-layer state tuple; its first element is the output h.
@@ -96,10 +96,7 @@ class _Recurrent(Encoder):
     # -- one time step -------------------------------------------------------------------
     def step(self, x_t: Tensor, state: State = None) -> Tuple[Tensor, State]:
         """Advance one time step: x_t (B, C) -> y_t (B, H). Unidirectional only."""
-        if self.bidirectional:
-            raise ValueError("step() needs a causal encoder; a bidirectional one reads the future")
-        if x_t.dim() != 2 or x_t.shape[-1] != self.input_size:
-            raise ValueError(f"expected x_t of shape (B, {self.input_size}), got {tuple(x_t.shape)}")
+        check_step_input(self, x_t, causal=not self.bidirectional)
         if state is None:
             state = self.initial_state(x_t.shape[0], x_t.device, x_t.dtype)
         parts = unpack_state(self.spec, state)

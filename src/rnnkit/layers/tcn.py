@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Encoder, check_input, length_mask
+from .base import Encoder, check_input, check_step_input, length_mask
 from .recurrent import _check_sizes
 
 
@@ -131,10 +131,7 @@ class TCN(Encoder):
 
     def step(self, x_t: Tensor, state=None):
         """One step: x_t (B, C) -> y_t (B, H); the state is each convolution's input buffer."""
-        if self.bidirectional:
-            raise ValueError("step() needs a causal encoder; a bidirectional (centred) TCN reads the future")
-        if x_t.dim() != 2 or x_t.shape[-1] != self.input_size:
-            raise ValueError(f"expected x_t of shape (B, {self.input_size}), got {tuple(x_t.shape)}")
+        check_step_input(self, x_t, causal=not self.bidirectional)
         if state is None:
             state = self.initial_state(x_t.shape[0], x_t.device, x_t.dtype)
         y, state = self.forward(x_t[:, None, :], state)  # one column: K taps per convolution

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Encoder, check_input, length_mask
+from .base import Encoder, check_input, check_step_input, length_mask
 from .recurrent import _check_sizes
 
 
@@ -165,10 +165,7 @@ class Transformer(Encoder):
 
     def step(self, x_t: Tensor, state=None):
         """One position: x_t (B, C) -> y_t (B, H); appends one key/value column to the cache."""
-        if self.bidirectional:
-            raise ValueError("step() needs a causal encoder; a bidirectional Transformer reads the future")
-        if x_t.dim() != 2 or x_t.shape[-1] != self.input_size:
-            raise ValueError(f"expected x_t of shape (B, {self.input_size}), got {tuple(x_t.shape)}")
+        check_step_input(self, x_t, causal=not self.bidirectional)
         y, state = self.forward(x_t[:, None, :], state)
         return y[:, 0], state
 

@@ -7,7 +7,7 @@
 Loss is the mean cross-entropy in nats per character; bits per character = nats / ln 2.
 Generation streams characters, carrying the encoder state: the prefix is never recomputed.
 Recurrent encoders generate through the NumPy runtime (:mod:`rnnkit.reference.runtime`),
-measured ~3x faster than an ``nn.LSTMCell`` loop at batch 1; other encoders use their
+measured 1.5-2.7x faster than an ``nn.LSTMCell`` loop at batch 1 (docs/benchmarks.md); other encoders use their
 torch ``step()``.
 """
 

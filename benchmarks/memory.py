@@ -75,7 +75,9 @@ def main() -> None:
     ap.add_argument("--steps-scale", type=float, default=1.0)
     ap.add_argument("--reference-hidden", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=None, help="default 64 with --quick, 32 for the full run")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (with --jobs 1)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="train this many task x cell runs at once, one thread each (2 on a quiet 2-core machine)")
     ap.add_argument("--name", default=None, help="result name (default memory or memory-quick)")
     args = ap.parse_args()
 
@@ -89,7 +91,7 @@ def main() -> None:
     t0 = time.time()
     check = checks(budgets, args.reference_hidden)
     payload = memory.run_benchmark(budgets, cells=args.cells.split(","), reference_hidden=args.reference_hidden,
-                                   batch_size=args.batch_size,
+                                   batch_size=args.batch_size, jobs=args.jobs,
                                    log=None if args.quick else (lambda s: print(s, flush=True)))
     payload["speed"] = memory.throughput(args.cells.split(","), T=100, batch_size=args.batch_size,
                                          reference_hidden=args.reference_hidden, rounds=5 if args.quick else 15)

@@ -84,6 +84,20 @@ def test_benchmark_runner_and_outputs(tmp_path):
         memory.select_budgets(families="nope")
 
 
+def test_parallel_jobs_give_the_same_runs_as_one_process():
+    """--jobs trains runs in worker processes; seeded runs must not depend on where they ran."""
+    budgets = memory.select_budgets(quick=True, families="adding", steps_scale=0.04)
+    kw = dict(cells=("rnn", "lstm"), reference_hidden=8, batch_size=8, eval_every=5)
+    one = memory.run_benchmark(budgets, **kw)
+    two = memory.run_benchmark(budgets, jobs=2, **kw)
+    assert list(two["summary"]) == list(one["summary"])  # table order kept
+    assert two["summary"] == one["summary"]
+    assert [r["curve"] for r in two["runs"]] == [r["curve"] for r in one["runs"]]
+    assert two["settings"]["jobs"] == 2 and two["settings"]["threads"] == 1
+    with pytest.raises(Exception, match="--jobs"):
+        memory.run_benchmark(budgets, jobs=0, **kw)
+
+
 def test_lstm_learns_digits_well_above_chance():
     """A real learning check at tiny cost: 120 steps of sequential digits."""
     task = memory.make_task("digits")

@@ -35,6 +35,8 @@ def register(sub) -> None:
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.add_argument("--out", default="runs/bench-memory", help="directory for memory.json and the learning-curve PNGs")
     m.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
+    m.add_argument("--jobs", type=positive_int("--jobs"), default=1,
+                   help="train this many task x cell runs at once in worker processes of one thread each (default 1)")
     m.set_defaults(func=cmd_memory)
     e = names.add_parser("encoders", help="rnn/lstm/gru/mingru/minlstm/tcn/transformer side by side",
                          description="Training tokens/s vs T, batch-1 generation vs position, and quality at equal "
@@ -63,6 +65,7 @@ def cmd_memory(args) -> int:
     budgets = memory.select_budgets(args.quick, args.tasks, args.steps_scale)
     payload = memory.run_benchmark(budgets, cells=args.cells, reference_hidden=args.reference_hidden,
                                    batch_size=args.batch_size or memory.default_batch(args.quick), seed=args.seed,
+                                   jobs=args.jobs,
                                    log=None if args.quick else (lambda s: print(s, flush=True)))
     payload["settings"]["quick"] = bool(args.quick)
     _write_json(out / "memory.json", payload)

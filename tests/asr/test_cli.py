@@ -133,3 +133,27 @@ def test_resume_is_exact(trained, tmp_path):
     assert wa.keys() == wb.keys()
     for k in wa:
         np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
+
+
+def test_connected_model_scored_on_single_fsdd_recordings(tmp_path, monkeypatch, capsys):
+    """`evaluate --fsdd-mode single` reads each test recording alone, whatever the training mode."""
+    from rnnkit.data.audio import write_wav
+
+    rec = tmp_path / "data" / "fsdd" / "recordings"
+    rec.mkdir(parents=True)
+    for spk in ("anna", "bob"):
+        for digit in (1, 2):
+            for idx in range(12):  # 0-4 test, 5-9 validation, 10-11 training
+                write_wav(rec / f"{digit}_{spk}_{idx}.wav", tone(300 + 200 * digit, 0.25 + 0.01 * idx), 8000)
+    monkeypatch.setenv("RNNKIT_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "ckpt"
+    assert main(["train", "asr", "--data", "fsdd", "--fsdd-mode", "connected", "--max-digits", "2", "--out", str(out),
+                 "--max-steps", "2", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--fsdd-mode", "single", "--json", "--threads", "1"]) == 0
+    single = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert single["utterances"] == 2 * 2 * 5 and single["words"] == 20  # one recording, one word
+    assert "single" in single["data"]
+    assert main(["evaluate", str(out), "--json", "--threads", "1"]) == 0
+    connected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "connected" in connected["data"] and connected["utterances"] < connected["words"]

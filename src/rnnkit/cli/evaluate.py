@@ -29,7 +29,11 @@ def register(sub) -> None:
     add_decoding_flags(p.add_argument_group("seq2seq checkpoints"))
     from .transcribe import add_asr_decoding_flags  # asr: --data fsdd|MANIFEST, --split val/test, --beam N
 
-    add_asr_decoding_flags(p.add_argument_group("asr checkpoints"), beam=False)
+    asr = p.add_argument_group("asr checkpoints")
+    add_asr_decoding_flags(asr, beam=False)
+    asr.add_argument("--fsdd-mode", choices=("connected", "single"), default=None,
+                     help="score fsdd as connected-digit utterances or single recordings (default: as trained; "
+                          "a model trained on connected digits also reads single ones)")
     p.set_defaults(func=cmd_evaluate)
 
 

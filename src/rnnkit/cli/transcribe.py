@@ -186,6 +186,8 @@ def evaluate_asr(args) -> int:
         if d["data"] != "fsdd":
             d = {**d, "test_speaker": None, "val_recordings": 5, "fsdd_mode": "connected", "min_digits": 1,
                  "max_digits": 7, "eval_passes": 4}
+        if getattr(args, "fsdd_mode", None):
+            d = {**d, "fsdd_mode": args.fsdd_mode}
         source, _, val_items, test_items = recipe.fsdd_sets(d, sr)
         items = val_items if split == "val" else test_items
         scope = (f"fsdd {d['fsdd_mode']} {split}, "

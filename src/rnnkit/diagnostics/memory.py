@@ -24,6 +24,7 @@ One torch thread is used unless the caller says otherwise (``threads``).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -306,8 +307,8 @@ def run_benchmark(budgets: Sequence[TaskBudget], cells: Sequence[str] = CELLS, r
     ``jobs > 1`` trains that many runs at once in worker processes of one torch thread each
     (runs are independent and seeded, so the metrics equal those of ``jobs=1``; the tokens/s
     of concurrent runs share the machine, so compare speeds with :func:`throughput`, which
-    interleaves the cells in one process). Workers print their progress lines (unflushed
-    lines may interleave); a ``log`` callback only says whether they do.
+    interleaves the cells in one process). Workers print their progress lines themselves;
+    a ``log`` callback only says whether they do.
     """
     from ..errors import ConfigError
 
@@ -334,7 +335,8 @@ def run_benchmark(budgets: Sequence[TaskBudget], cells: Sequence[str] = CELLS, r
         # longest runs first, so the pool does not end on one long straggler
         order = sorted(range(len(work)), key=lambda i: -(work[i][0].steps * (work[i][0].T or 64)))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {i: pool.submit(_train_job, work[i], print if log else None) for i in order}
+            say = functools.partial(print, flush=True) if log else None
+            futures = {i: pool.submit(_train_job, work[i], say) for i in order}
             results = [futures[i].result() for i in range(len(work))]  # table order: task, then cell
     return {
         "settings": {"budgets": [asdict(b) for b in budgets], "cells": list(cells),

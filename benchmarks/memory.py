@@ -1,8 +1,9 @@
 """Long-range memory benchmark: RNN vs LSTM vs GRU at matched parameter counts.
 
     python benchmarks/memory.py --quick                     # <= 60 s; the last line is JSON
-    python benchmarks/memory.py                             # full: adding T=100/200/400, copy T=50/100/200,
-                                                            # sequential + permuted digits (~20 min estimated with --threads 2)
+    python benchmarks/memory.py --jobs 2                    # full: adding T=100/200/400, copy T=50/100/200,
+                                                            # sequential + permuted digits, the LSTM's extended
+                                                            # adding T=200 run; two runs at a time
     python benchmarks/memory.py --tasks adding --steps-scale 0.5   # a subset
 
 Same code as ``rnnkit bench memory`` (:mod:`rnnkit.diagnostics.memory`). Correctness first:
@@ -92,6 +93,8 @@ def main() -> None:
     check = checks(budgets, args.reference_hidden)
     payload = memory.run_benchmark(budgets, cells=args.cells.split(","), reference_hidden=args.reference_hidden,
                                    batch_size=args.batch_size, jobs=args.jobs,
+                                   extended=() if args.quick else memory.select_extended(
+                                       budgets, args.cells.split(","), args.steps_scale),
                                    log=None if args.quick else (lambda s: print(s, flush=True)))
     payload["speed"] = memory.throughput(args.cells.split(","), T=100, batch_size=args.batch_size,
                                          reference_hidden=args.reference_hidden, rounds=5 if args.quick else 15)
@@ -104,6 +107,9 @@ def main() -> None:
         q = Path(p)
         q.replace(q.with_name(q.name.replace("memory-", f"{name}-", 1)))
     print(memory.table(payload))
+    for r in payload["extended"]:
+        solved = f"solved at step {r['steps_to_solve']}" if r["steps_to_solve"] else "not solved"
+        print(f"extended: {r['task']} {r['cell']} alone for {r['steps']} steps: test {r['metric']} {r['final']:.4f}, {solved}")
     for setting, cells in payload["speed"].items():
         print(f"training tokens/s at T=100 ({setting}, interleaved medians): "
               + ", ".join(f"{c} H={v['hidden']} {v['params']:,} params {v['tokens_per_s']:,.0f}" for c, v in cells.items()))

@@ -69,7 +69,10 @@ def test_matched_parameters_within_ten_percent(family, T):
 def test_benchmark_runner_and_outputs(tmp_path):
     budgets = memory.select_budgets(quick=True, families="adding,copy", steps_scale=0.04)
     assert [b.family for b in budgets] == ["adding", "copy"] and all(b.steps >= 1 for b in budgets)
-    payload = memory.run_benchmark(budgets, cells=("rnn", "gru"), reference_hidden=8, batch_size=8, eval_every=5)
+    extended = ((memory.TaskBudget("adding", 30, 12, 3e-3), "gru"),)
+    payload = memory.run_benchmark(budgets, cells=("rnn", "gru"), reference_hidden=8, batch_size=8, eval_every=5,
+                                   extended=extended)
+    assert [(r["task"], r["cell"], r["steps"]) for r in payload["extended"]] == [("adding_T30", "gru", 12)]
     assert set(payload["summary"]) == {"adding_T30/rnn", "adding_T30/gru", "copy_T10/rnn", "copy_T10/gru"}
     for r in payload["runs"]:
         assert math.isfinite(r["final"]) and r["tokens_per_s"] > 0 and r["curve"]
@@ -94,6 +97,11 @@ def test_parallel_jobs_give_the_same_runs_as_one_process():
     assert two["summary"] == one["summary"]
     assert [r["curve"] for r in two["runs"]] == [r["curve"] for r in one["runs"]]
     assert two["settings"]["jobs"] == 2 and two["settings"]["threads"] == 1
+    assert one["extended"] == two["extended"] == []
+    ext = memory.select_extended(memory.select_budgets(families="adding_T200"), ("rnn", "lstm"), 0.001)
+    assert [(b.T, b.steps, cell) for b, cell in ext] == [(200, 8, "lstm")]
+    assert memory.select_extended(memory.select_budgets(families="copy"), ("lstm",)) == ()
+    assert memory.select_extended(memory.select_budgets(families="adding"), ("gru",)) == ()
     with pytest.raises(Exception, match="--jobs"):
         memory.run_benchmark(budgets, jobs=0, **kw)
 

@@ -6,12 +6,16 @@
 ``memory``: RNN vs LSTM vs GRU on the adding problem, copy memory and sequential / permuted
 8x8 digits at matched parameter counts (:mod:`rnnkit.diagnostics.memory`).
 ``encoders``: every encoder side by side: training tokens/s vs T, generation vs position,
-quality at equal CPU time (:mod:`rnnkit.diagnostics.encoders`; ``rnnkit bench encoders --quick``).
+quality at equal CPU time (adding problem, char-LM, seattle-weather forecasting, SST-2), with
+PNG plots next to the JSON (:mod:`rnnkit.diagnostics.encoders`; ``rnnkit bench encoders --quick``,
+``rnnkit bench encoders --sections forecast,sst2``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 from .common import Parser, positive_int
 from .diagnose import _any_encoders, _out_dir, _write_json, finite_json
@@ -40,13 +44,21 @@ def register(sub) -> None:
     m.set_defaults(func=cmd_memory)
     e = names.add_parser("encoders", help="rnn/lstm/gru/mingru/minlstm/tcn/transformer side by side",
                          description="Training tokens/s vs T, batch-1 generation vs position, and quality at equal "
-                                     "CPU time (adding problem, char-LM) for every encoder; correctness first.")
+                                     "CPU time (adding problem, char-LM, seattle-weather forecasting, SST-2) for every "
+                                     "encoder at matched parameter counts; correctness first; plots next to the JSON.")
     e.add_argument("--quick", action="store_true", help="correctness, the T=4096 minGRU/GRU ratio and generation "
                                                         "(<= 60 s); the last line is JSON")
+    e.add_argument("--sections", type=_encoder_sections, default=None,
+                   help="comma-separated: headline, generate, train, adding, charlm, forecast, sst2 "
+                        "(default: all; correctness always runs; --quick runs headline and generate only)")
     e.add_argument("--charlm-minutes", type=float, default=1.5, help="char-LM training minutes per encoder (default 1.5)")
+    e.add_argument("--forecast-minutes", type=float, default=1.0,
+                   help="seattle-weather forecasting training minutes per encoder (default 1)")
+    e.add_argument("--sst2-minutes", type=float, default=1.0, help="SST-2 training minutes per encoder (default 1)")
     e.add_argument("--adding-seconds", type=float, default=20.0, help="adding-problem training seconds per encoder (default 20)")
-    e.add_argument("--no-charlm", action="store_true", help="skip the char-LM quality runs")
-    e.add_argument("--out", default="runs/bench-encoders", help="directory for encoders.json")
+    e.add_argument("--no-charlm", action="store_true", help="drop the charlm section")
+    e.add_argument("--out", default="runs/bench-encoders",
+                   help="directory for encoders.json and the plots encoders-throughput.png, encoders-generation.png")
     e.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
     e.set_defaults(func=cmd_encoders)
 
@@ -66,6 +78,8 @@ def cmd_memory(args) -> int:
     payload = memory.run_benchmark(budgets, cells=args.cells, reference_hidden=args.reference_hidden,
                                    batch_size=args.batch_size or memory.default_batch(args.quick), seed=args.seed,
                                    jobs=args.jobs,
+                                   extended=() if args.quick else memory.select_extended(budgets, args.cells,
+                                                                                         args.steps_scale),
                                    log=None if args.quick else (lambda s: print(s, flush=True)))
     payload["settings"]["quick"] = bool(args.quick)
     _write_json(out / "memory.json", payload)
@@ -76,20 +90,34 @@ def cmd_memory(args) -> int:
     return 0
 
 
+def _encoder_sections(text: str) -> list:
+    """``--sections`` of ``bench encoders``: names of :data:`rnnkit.diagnostics.encoders.SECTIONS`."""
+    from ..diagnostics.encoders import SECTIONS
+
+    sections = [s.strip() for s in text.split(",") if s.strip()]
+    if not sections or set(sections) - set(SECTIONS):
+        raise argparse.ArgumentTypeError(f"--sections takes a comma-separated list of {', '.join(SECTIONS)}; "
+                                         f"got {text!r}")
+    return sections
+
+
 def cmd_encoders(args) -> int:
     from ..errors import ConfigError
 
-    if not (args.charlm_minutes > 0 and args.adding_seconds > 0):
-        raise ConfigError("--charlm-minutes and --adding-seconds must be > 0")
+    if not min(args.charlm_minutes, args.forecast_minutes, args.sst2_minutes, args.adding_seconds) > 0:
+        raise ConfigError("--charlm-minutes, --forecast-minutes, --sst2-minutes and --adding-seconds must be > 0")
     out = _out_dir(args.out)
     from ..diagnostics import encoders
 
+    sections = [s for s in (args.sections or encoders.SECTIONS) if not (args.no_charlm and s == "charlm")]
+
     log = lambda s: print(s, flush=True)  # noqa: E731
-    payload = encoders.run(quick=args.quick, threads=args.threads, adding_seconds=args.adding_seconds, log=log)
-    if not args.quick and not args.no_charlm:
-        payload["charlm"] = encoders.charlm_quality(args.charlm_minutes, args.threads, log=log)
+    payload = encoders.run(quick=args.quick, threads=args.threads, adding_seconds=args.adding_seconds,
+                           sections=sections, charlm_minutes=args.charlm_minutes,
+                           forecast_minutes=args.forecast_minutes, sst2_minutes=args.sst2_minutes, log=log)
+    payload["plots"] = [Path(p).name for p in encoders.plot(payload, out, "encoders")]
     _write_json(out / "encoders.json", payload)
     print(encoders.table(payload))
-    print(f"wrote {out / 'encoders.json'}")
+    print(f"wrote {out / 'encoders.json'}" + "".join(f", {p}" for p in payload["plots"]))
     print(json.dumps(finite_json(encoders.summary(payload))), flush=True)
     return 0

@@ -52,6 +52,40 @@ def test_sentiment_binary_file(tmp_path, capsys):
     check_bad_input(capsys, tmp_path, argv, [src.name])
 
 
+# ---- sentiment word vectors (--embeddings) ---------------------------------------------------
+
+VEC_WORDS = ["a", "fine", "poor", "film", "number"]
+
+
+def _vectors(dim=8, words=VEC_WORDS, header=True) -> str:
+    lines = [f"{len(words)} {dim}"] if header else []
+    return "\n".join(lines + [f"{w} " + " ".join(f"0.{(i + j) % 10}" for j in range(dim)) for i, w in enumerate(words)]) + "\n"
+
+
+EMBEDDING_CASES = [
+    ("missing file", None, [], "no such file"),
+    ("empty file", "", [], "empty"),
+    ("wrong number of values", _vectors().replace("poor 0.2", "poor"), [], "values, expected 8"),
+    ("a non-number", _vectors(header=False).replace("film 0.3", "film 0.3x"), [], "not a number"),
+    ("dimension mismatch", _vectors(dim=3), [], "--embedding-dim is 8"),
+    ("no vocabulary word found", _vectors(words=["zebra", "yak"]), [], "none of the"),
+    ("a gensim pickle", "not read anyway", [], "never loads"),
+    ("a char tokenizer", _vectors(), ["--tokenizer", "char"], "--tokenizer word"),
+]
+
+
+@pytest.mark.parametrize("name,content,extra,needle", EMBEDDING_CASES, ids=[c[0] for c in EMBEDDING_CASES])
+def test_bad_sentiment_embeddings(tmp_path, capsys, name, content, extra, needle):
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + GOOD_ROWS, encoding="utf-8")
+    vec = tmp_path / ("w2v.model" if "pickle" in name else "vectors.txt")
+    if content is not None:
+        vec.write_text(content, encoding="utf-8")
+    argv = ["train", "sentiment", "--data", str(data), "--embeddings", str(vec), "--out", str(tmp_path / "out"),
+            *SENT, *extra]
+    check_bad_input(capsys, tmp_path, argv, [vec.name], needle)
+
+
 # ---- forecasting tables ----------------------------------------------------------------------
 
 FC = ["--time", "date", "--target", "temp", "--hidden", "4", "--lookback", "3", "--batch-size", "4",

@@ -58,6 +58,31 @@ class SentimentTask(nn.Module):
                                            nn.Linear(encoder_size, 1, bias=False))
         self.head = nn.Linear(encoder_size, n_classes)
 
+    @torch.no_grad()
+    def load_vectors(self, vectors: np.ndarray, found: np.ndarray) -> None:
+        """Initialise the embedding from pretrained word vectors (Kim 2014).
+
+        ``vectors``: ``(V, E)``, the rows to copy where ``found`` (``(V,)`` bool). Rows not
+        found keep their random init, rescaled to the found vectors' standard deviation:
+        ``nn.Embedding`` draws N(0, 1), several times the spread of typical word2vec/GloVe
+        rows, so unscaled random rows would dominate the first layer. Padding stays zero.
+        """
+        weight = self.embedding.weight  # (V, E)
+        if tuple(vectors.shape) != tuple(weight.shape) or found.shape != (weight.shape[0],):
+            raise ValueError(f"vectors {vectors.shape} / found {found.shape} do not fit the embedding {tuple(weight.shape)}")
+        hit = torch.from_numpy(np.asarray(found, dtype=bool)).to(weight.device)
+        hit[0] = False  # padding_idx: never a vector
+        miss = ~hit
+        miss[0] = False
+        if not bool(hit.any()):
+            raise ValueError("no pretrained vector to copy")
+        pretrained = torch.from_numpy(np.asarray(vectors, dtype=np.float32)).to(weight)
+        weight[hit] = pretrained[hit]
+        target = float(pretrained[hit].std(correction=0))
+        current = float(weight[miss].std(correction=0)) if bool(miss.any()) else 0.0
+        if current > 0:
+            weight[miss] *= target / current
+
     def inputs(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         return self.embedding_dropout(self.embedding(batch["x"])), batch["lengths"]  # (B, T) -> (B, T, E)
 

@@ -72,6 +72,7 @@ class CharLMDataConfig:
 
 
 SENTIMENT_POOLINGS = ("last", "mean", "max", "attention")
+SENTIMENT_EMBEDDING_DIM = 128  # --embedding-dim when neither given nor taken from --embeddings
 
 
 @dataclass
@@ -85,8 +86,14 @@ class SentimentModelConfig:
     pooling: str = opt("max", "--pooling", "how time steps become one vector (masked to the true length)",
                        choices=SENTIMENT_POOLINGS)
     dropout: float = opt(0.3, "--dropout", "dropout between layers and before the classifier")
-    embedding_dim: int = opt(128, "--embedding-dim", "size of the token embedding")
+    # None until the recipe resolves it (the file's dimension with --embeddings, else 128), so
+    # that an explicit --embedding-dim can be told apart from the default
+    embedding_dim: Optional[int] = opt(None, "--embedding-dim", "size of the token embedding (default: "
+                                       f"{SENTIMENT_EMBEDDING_DIM}, or the dimension of --embeddings)")
     embedding_dropout: float = opt(0.2, "--embedding-dropout", "dropout on the token embeddings")
+    embeddings: Optional[str] = opt(None, "--embeddings", "pretrained word vectors (word2vec text or GloVe, .gz ok) "
+                                    "that initialise the embedding rows of vocabulary words they hold; --tokenizer word only")
+    freeze_embeddings: bool = opt(False, "--freeze-embeddings", "keep the --embeddings rows fixed during training")
 
     def __post_init__(self) -> None:
         _require(self.encoder in ENCODER_NAMES, f"--encoder must be one of {', '.join(ENCODER_NAMES)}, got {self.encoder!r}")
@@ -95,7 +102,10 @@ class SentimentModelConfig:
         _require(self.pooling in SENTIMENT_POOLINGS, f"--pooling must be one of {', '.join(SENTIMENT_POOLINGS)}, got {self.pooling!r}")
         _require(0 <= self.dropout < 1, f"--dropout must lie in [0, 1), got {self.dropout}")
         _require(0 <= self.embedding_dropout < 1, f"--embedding-dropout must lie in [0, 1), got {self.embedding_dropout}")
-        _require(self.embedding_dim >= 1, f"--embedding-dim must be >= 1, got {self.embedding_dim}")
+        if self.embedding_dim is not None:
+            _require(self.embedding_dim >= 1, f"--embedding-dim must be >= 1, got {self.embedding_dim}")
+        _require(not self.freeze_embeddings or bool(self.embeddings),
+                 "--freeze-embeddings needs --embeddings FILE (there is nothing pretrained to keep fixed)")
 
 
 @dataclass

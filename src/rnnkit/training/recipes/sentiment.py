@@ -4,11 +4,15 @@ The vocabulary and the class list are built from the training split only and sav
 checkpoint's data config (with the split settings, so ``rnnkit evaluate`` rebuilds the very
 same test split). Training batches are shuffled per epoch from ``(run seed, epoch)`` and
 bucketed by length; each carries ``(epoch, index)`` so a resumed run continues exactly.
+
+``--embeddings FILE`` initialises the embedding rows of vocabulary words from pretrained
+vectors (:mod:`rnnkit.data.vectors`); the file's path and sha256 go into the data config,
+the rows themselves into the weights, so evaluation never reads the file.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -16,8 +20,10 @@ import lightning as L
 import numpy as np
 
 from ...data import sentiment as sd
-from ...errors import DataError
+from ...data import vectors
+from ...errors import ConfigError, DataError
 from ...tasks import sentiment as st
+from ..config import SENTIMENT_EMBEDDING_DIM
 from ..datamodule import EpochBatches, FixedBatches, bucketed_batches, loader
 from . import Prepared
 
@@ -68,8 +74,26 @@ def load_splits_for(data_cfg: Dict[str, Any], data: Optional[str] = None) -> sd.
                           data_cfg["val_fraction"], data_cfg["test_fraction"], data_cfg["split_seed"])
 
 
+def _vectors_path(cfg) -> Optional[Path]:
+    """The --embeddings file, checked before the data set is read (cheap refusals first)."""
+    if not cfg.model.embeddings:
+        return None
+    if cfg.data.tokenizer != "word":
+        raise ConfigError(f"{cfg.model.embeddings}: --embeddings holds word vectors, which need --tokenizer word "
+                          f"(got --tokenizer {cfg.data.tokenizer})")
+    return vectors.check_vectors_path(cfg.model.embeddings)
+
+
 def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int, int]]) -> Prepared:
+    """Data, vocabulary and model of a sentiment run.
+
+    With ``--embeddings`` (fresh runs only: a resumed run's rows are in its checkpoint) the
+    vocabulary's rows are read from the file and copied into the embedding. ``cfg.model`` is
+    updated with the resolved ``embedding_dim`` (None means the file's size, else 128), so the
+    checkpoint records the size the weights have.
+    """
     d = cfg.data
+    vectors_path = None if saved_data else _vectors_path(cfg)
     splits = load_splits_for(asdict(d))
     if saved_data:
         vocab = sd.Vocab.from_json(saved_data["vocab"])
@@ -83,7 +107,17 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
     val_ids, val_cut = sd.encode_texts(vocab, splits.val.texts, d.max_tokens, d.truncate)
     train_y = sd.label_ids(splits.train.labels, classes, splits.label_names, f"{d.data} (train)")
     val_y = sd.label_ids(splits.val.labels, classes, splits.label_names, f"{d.data} (validation)")
+    pretrained = None
+    if vectors_path is not None:
+        pretrained = vectors.read_vectors(vectors_path, vocab.tokens, vocab.lowercase, cfg.model.embedding_dim)
+        print(pretrained.coverage(), flush=True)
+    if cfg.model.embedding_dim is None:
+        cfg.model = replace(cfg.model, embedding_dim=pretrained.dim if pretrained else SENTIMENT_EMBEDDING_DIM)
     encoder, task = st.build(asdict(cfg.model), len(vocab), len(classes))
+    if pretrained is not None:
+        task.load_vectors(pretrained.matrix, pretrained.found)
+    if cfg.model.freeze_embeddings:  # the optimizer skips parameters that need no gradient
+        task.embedding.weight.requires_grad_(False)
     dm = ExampleDataModule(train_ids, train_y, val_ids, val_y, d.batch_size, cfg.run.seed, d.bucket,
                            start=start or (0, 0))
 
@@ -98,6 +132,10 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
         "label_names": {c: splits.label_names.get(c, c) for c in classes},
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
     }
+    if pretrained is not None:
+        data_config["pretrained_embeddings"] = pretrained.provenance()
+    elif saved_data and "pretrained_embeddings" in saved_data:
+        data_config["pretrained_embeddings"] = saved_data["pretrained_embeddings"]
     lengths = np.array([len(a) for a in train_ids])
     info = {"data": d.data, "train": len(splits.train), "validation": len(splits.val), "test": len(splits.test),
             "classes": ", ".join(classes), "vocabulary": len(vocab),

@@ -12,18 +12,30 @@ round where two encoders are compared, so ratios are meaningful even on a loaded
 * ``generate``: batch-1 ``step()`` µs/token and state bytes at positions 1 … 8192 (the state
   is pre-filled by one forward of ``position - 1`` steps, then single steps are timed);
 * ``adding``: the adding problem (Hochreiter & Schmidhuber 1997) trained for an equal CPU
-  time per encoder at matched parameter counts, test MSE (predicting 1 scores 1/6).
+  time per encoder at matched parameter counts, test MSE (predicting 1 scores 1/6);
+* ``charlm``, ``forecast``, ``sst2``: quality at an equal training-time budget through the real
+  pipeline, one ``rnnkit train TASK --max-time`` process per encoder at encoder parameters
+  matched within 10%: validation nats/char on tinyshakespeare; test MASE (m = 1) and MAE of
+  seattle-weather temp_max one day ahead (``rnnkit backtest``), next to the naive forecast;
+  accuracy on SST-2's validation split (held out of train.tsv; the GLUE dev set is the
+  sentiment benchmark's test set and stays untouched).
 
-Character-LM quality at equal CPU time goes through the real training pipeline in
-``benchmarks/encoders.py`` (``rnnkit train charlm --max-time``).
+:func:`plot` draws the curves (tokens/s against T; µs/token and state bytes against
+position) as PNGs next to the JSON.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -39,14 +51,14 @@ T_LIST = (128, 512, 2048, 4096, 8192)
 POSITIONS = (1, 64, 512, 2048, 8192)
 
 
-def make(name: str, input_size: int, hidden: int, num_layers: int = 1) -> nn.Module:
+def make(name: str, input_size: int, hidden: int, num_layers: int = 1, bidirectional: bool = False) -> nn.Module:
     """``mingru-<method>`` selects a minGRU scan route; other names go to ``build_encoder``."""
     if name.startswith("mingru-"):
         method = name.split("-", 1)[1]
         if method not in METHODS:
             raise ValueError(f"unknown minGRU scan route {method!r}")
-        return MinGRU(input_size, hidden, num_layers=num_layers, method=method)
-    return build_encoder(name, input_size, hidden, num_layers=num_layers)
+        return MinGRU(input_size, hidden, num_layers=num_layers, method=method, bidirectional=bidirectional)
+    return build_encoder(name, input_size, hidden, num_layers=num_layers, bidirectional=bidirectional)
 
 
 def n_params(module: nn.Module) -> int:
@@ -54,11 +66,11 @@ def n_params(module: nn.Module) -> int:
 
 
 def matched_hidden(name: str, target: int, input_size: int, num_layers: int = 1,
-                   lo: int = 8, hi: int = 4096, step: int = 8) -> int:
+                   lo: int = 8, hi: int = 4096, step: int = 8, bidirectional: bool = False) -> int:
     """Hidden size (a multiple of ``step``) whose parameter count is closest to ``target``."""
     def count(h: int) -> int:
         with torch.device("meta"):
-            return n_params(make(name, input_size if input_size else h, h, num_layers))
+            return n_params(make(name, input_size if input_size else h, h, num_layers, bidirectional))
 
     best, best_err = lo, math.inf
     a, b = lo // step, hi // step
@@ -290,16 +302,19 @@ def adding(name: str, hidden: int, T: int, seconds: float, batch: int = 64, lr: 
 # the whole run
 
 
-SECTIONS = ("headline", "generate", "train", "adding")
+SECTIONS = ("headline", "generate", "train", "adding", "charlm", "forecast", "sst2")
+# the sections that train models for minutes; ``quick`` never runs them
+QUALITY_SECTIONS = ("adding", "charlm", "forecast", "sst2")
 
 
 def run(quick: bool = False, threads: int = 1, B: int = 16, H: int = 256,
         T_list: Sequence[int] = T_LIST, positions: Sequence[int] = POSITIONS,
         adding_seconds: float = 20.0, adding_T: int = 100, cell_budget_s: float = 20.0,
-        headline_T: int = 4096, sections: Sequence[str] = SECTIONS,
+        headline_T: int = 4096, sections: Sequence[str] = SECTIONS, charlm_minutes: float = 1.5,
+        forecast_minutes: float = 1.0, sst2_minutes: float = 1.0,
         log: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
-    """The benchmark minus char-LM quality; ``quick`` keeps it under a minute (headline and
-    generation only). Correctness always runs first; ``sections`` picks the rest."""
+    """The whole benchmark; ``quick`` keeps it under a minute (headline and generation only,
+    whatever ``sections`` says). Correctness always runs first; ``sections`` picks the rest."""
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -307,7 +322,9 @@ def run(quick: bool = False, threads: int = 1, B: int = 16, H: int = 256,
     t_start = time.perf_counter()
     payload: Dict[str, object] = {"settings": {"quick": quick, "threads": threads, "B": B, "H": H,
                                                "headline_T": headline_T, "cell_budget_s": cell_budget_s,
-                                               "adding_seconds": adding_seconds, "sections": list(sections)}}
+                                               "adding_seconds": adding_seconds, "charlm_minutes": charlm_minutes,
+                                               "forecast_minutes": forecast_minutes, "sst2_minutes": sst2_minutes,
+                                               "sections": list(sections)}}
     payload["correctness"] = correctness()
     if log:
         log("correctness: every check within 1e-10")
@@ -346,43 +363,88 @@ def run(quick: bool = False, threads: int = 1, B: int = 16, H: int = 256,
                 log(f"adding T={adding_T} {n:12s} H={h:4d}: test MSE {add[n]['test_mse']:.4f} "
                     f"after {add[n]['steps']} steps")
         payload["adding"] = {"T": adding_T, "seconds": adding_seconds, "results": add}
+    for key, quality, minutes in (("charlm", charlm_quality, charlm_minutes),
+                                  ("forecast", forecast_quality, forecast_minutes),
+                                  ("sst2", sst2_quality, sst2_minutes)):
+        if not quick and key in sections:
+            t0 = time.perf_counter()
+            payload[key] = quality(minutes, threads, log=log)
+            payload[key]["wall_seconds"] = time.perf_counter() - t0  # start-ups and evaluations included
     payload["seconds"] = time.perf_counter() - t_start
     return payload
 
 
+# ---------------------------------------------------------------------------------------------
+# quality at equal CPU time through the real pipeline: char-LM, forecasting, SST-2
+#
+# Each run is a separate ``rnnkit`` process (the CLI's parsing, the task's recipe, Lightning's
+# loop, the checkpoint writer): what is measured is what a user gets, the import and start-up
+# time stays outside the ``--max-time`` budget, and this module never imports training/ or
+# cli/ (the layering rule). Periodic validation and checkpoints are switched off so the whole
+# budget goes to optimisation steps; the recipe's final evaluation runs after the budget.
+
+_QUIET = ("--checkpoint-every", "1000000", "--val-every", "1000000", "--logger", "none", "--no-progress",
+          "--seed", "0", "--overwrite")
+
+
+def _rnnkit(args: Sequence[str], threads: int, what: str) -> str:
+    """Run ``python -m rnnkit.cli.main ARGS`` at ``threads`` threads; its stdout (RuntimeError on failure)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli.main", *args], capture_output=True, text=True,
+                          env=env, cwd=os.getcwd())
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def _saved(out: str) -> dict:
+    """config.json of the checkpoint a training run wrote to ``out`` (metrics, global step, data)."""
+    return json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))
+
+
+def matched_plan(target: int, input_size: int, layers: Dict[str, int], reference: str = "gru",
+                 reference_hidden: int = 0, bidirectional: bool = False,
+                 tol: float = 0.10) -> Dict[str, Dict[str, int]]:
+    """``{encoder: {hidden, layers, encoder_params}}`` with every parameter count within ``tol``
+    of ``target`` (the reference keeps ``reference_hidden``).
+
+    Hidden sizes are multiples of 8 where that lands within ``tol``; with few input features a
+    Transformer's or TCN's count jumps by more than 10% between multiples of 8, so finer steps
+    (4, 2, 1) are tried before giving up.
+    """
+    plan: Dict[str, Dict[str, int]] = {}
+    for name, L in layers.items():
+        candidates = ([reference_hidden] if name == reference and reference_hidden else
+                      [matched_hidden(name, target, input_size, num_layers=L, lo=step, step=step,
+                                      bidirectional=bidirectional) for step in (8, 4, 2, 1)])
+        for h in candidates:
+            got = n_params(make(name, input_size, h, L, bidirectional))
+            if abs(got - target) <= tol * target:
+                plan[name] = {"hidden": h, "layers": L, "encoder_params": got}
+                break
+        else:
+            raise ValueError(f"{name}: no hidden size puts {L} layer(s) within {tol:.0%} of {target:,} parameters")
+    return plan
+
+
 def charlm_quality(minutes: float, threads: int = 1, log: Optional[Callable[[str], None]] = None) -> dict:
     """Each encoder trained for ``minutes`` of training time on tinyshakespeare, same data,
-    same optimiser; encoder parameters matched to a 2-layer GRU with hidden 128.
-
-    Each run is a separate ``rnnkit train charlm --max-time`` process (the real pipeline; the
-    import and start-up time is outside the budget), so this module never imports training.
-    """
-    import json
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
+    same optimiser; encoder parameters matched to a 2-layer GRU with hidden 128
+    (``rnnkit train charlm --max-time``, one process each)."""
     E = 64
     target = n_params(make("gru", E, 128, num_layers=2))
     layers = {n: (6 if n == "tcn" else 2) for n in QUALITY_ENCODERS}  # TCN: receptive field 253 >= 128
     results = {}
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     for name in QUALITY_ENCODERS:
         L = layers[name]
         hidden = 128 if name == "gru" else matched_hidden(name, target, E, num_layers=L)
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "rnnkit.cli.main", "train", "charlm", "--data", "tinyshakespeare",
-                   "--out", tmp, "--encoder", name, "--hidden", str(hidden), "--layers", str(L),
-                   "--embedding-dim", str(E), "--dropout", "0.0", "--seq-len", "128", "--batch-size", "32",
-                   "--lr", "3e-3", "--warmup-steps", "20", "--max-time", str(minutes), "--val-every", "1000000",
-                   "--val-batches", "30", "--checkpoint-every", "1000000", "--logger", "none", "--no-progress",
-                   "--threads", str(threads), "--seed", "0", "--overwrite"]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=os.getcwd())
-            if proc.returncode != 0:
-                raise RuntimeError(f"charlm {name} failed:\n{proc.stderr[-2000:]}")
-            cfg = json.loads((Path(tmp) / "config.json").read_text())
+            _rnnkit(["train", "charlm", "--data", "tinyshakespeare", "--out", tmp, "--encoder", name,
+                     "--hidden", str(hidden), "--layers", str(L), "--embedding-dim", str(E), "--dropout", "0.0",
+                     "--seq-len", "128", "--batch-size", "32", "--lr", "3e-3", "--warmup-steps", "20",
+                     "--max-time", str(minutes), "--val-batches", "30", "--threads", str(threads), *_QUIET],
+                    threads, f"charlm {name}")
+            cfg = _saved(tmp)
         m = cfg.get("metrics", {})
         results[name] = {"hidden": hidden, "layers": L, "encoder_params": n_params(make(name, E, hidden, L)),
                          "steps": cfg.get("global_step"), "val_nats_per_char": m.get("val_loss"),
@@ -391,6 +453,106 @@ def charlm_quality(minutes: float, threads: int = 1, log: Optional[Callable[[str
             log(f"charlm {name:12s} H={hidden:4d} L={L}: {results[name]['steps']} steps, "
                 f"val {m.get('val_loss', float('nan')):.4f} nats/char")
     return {"minutes": minutes, "target_encoder_params": target, "results": results}
+
+
+# configs/forecast-seattle.yaml: seattle-weather, temp_max one day ahead from 28 days of the
+# target, its covariates (precipitation, temp_min, wind, weather one-hot) and calendar
+# features; a 1-layer GRU with hidden 64, warm-up 20 steps (the forecasting benchmark's setup)
+FORECAST_DATA = {"data": "seattle-weather", "target": "temp_max", "covariates": "precipitation,temp_min,wind,weather",
+                 "lookback": 28, "horizon": 1}
+FORECAST_REFERENCE_HIDDEN = 64
+FORECAST_TCN_BLOCKS = 3  # receptive field 1 + 4 (2^3 - 1) = 29 >= the 28-day window
+
+
+def forecast_plan() -> Tuple[int, int, Dict[str, Dict[str, int]]]:
+    """(input features, target encoder parameters, matched plan) of the forecasting section.
+
+    The input size is read off the data itself (target + covariates one-hot + calendar), so
+    the parameter counts are those of the encoders the recipe will build."""
+    from ..data import timeseries as ts
+
+    n_features = len(ts.build(ts.resolve_spec(dict(FORECAST_DATA))).feature_names)
+    target = n_params(make("gru", n_features, FORECAST_REFERENCE_HIDDEN))
+    layers = {n: (FORECAST_TCN_BLOCKS if n == "tcn" else 1) for n in QUALITY_ENCODERS}
+    return n_features, target, matched_plan(target, n_features, layers, reference_hidden=FORECAST_REFERENCE_HIDDEN)
+
+
+def forecast_quality(minutes: float, threads: int = 1, log: Optional[Callable[[str], None]] = None) -> dict:
+    """seattle-weather temp_max one day ahead: each encoder trained for ``minutes`` through
+    ``rnnkit train forecast --max-time`` at matched encoder parameters, then scored by
+    ``rnnkit backtest`` on every origin of the chronological test period: MASE (m = 1, scaled
+    by the naive forecast's in-sample MAE, as in benchmarks/forecasting.py) and MAE in °C.
+
+    The naive last-value forecast on the same origins is the reference row (MASE 1 would be
+    "no better than tomorrow = today" on the training part's scale)."""
+    n_features, target, plan = forecast_plan()
+    data_flags = ["--data", FORECAST_DATA["data"], "--target", FORECAST_DATA["target"],
+                  "--covariates", FORECAST_DATA["covariates"], "--lookback", str(FORECAST_DATA["lookback"]),
+                  "--horizon", str(FORECAST_DATA["horizon"])]
+    results, report = {}, {}
+    for name, p in plan.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            _rnnkit(["train", "forecast", *data_flags, "--out", tmp, "--encoder", name, "--hidden", str(p["hidden"]),
+                     "--layers", str(p["layers"]), "--warmup-steps", "20", "--max-time", str(minutes),
+                     "--threads", str(threads), *_QUIET], threads, f"forecast {name}")
+            steps = _saved(tmp).get("global_step")
+            out = _rnnkit(["backtest", tmp, "--json", "--arima", "none", "--threads", str(threads)], threads,
+                          f"backtest {name}")
+        report = json.loads(out.strip().splitlines()[-1])
+        model = report["models"]["model"]
+        results[name] = {**p, "steps": steps, "test_mase": model["mase"], "test_mae": model["mae"],
+                         "test_rmse": model["rmse"]}
+        if log:
+            log(f"forecast {name:12s} H={p['hidden']:4d} L={p['layers']}: {steps} steps, "
+                f"test MASE {model['mase']:.4f}, MAE {model['mae']:.3f}")
+    naive = report["models"]["naive"]  # the same test origins for every encoder
+    return {"minutes": minutes, "data": dict(FORECAST_DATA), "input_features": n_features,
+            "target_encoder_params": target, "origins": report["origins"], "test_from": report["from"],
+            "naive": {"test_mase": naive["mase"], "test_mae": naive["mae"], "test_rmse": naive["rmse"]},
+            "results": results}
+
+
+SST2_EMBEDDING = 128  # the sentiment task's defaults: embedding 128, hidden 128 per direction
+SST2_REFERENCE_HIDDEN = 128
+SST2_TCN_BLOCKS = 6  # centred receptive field 253: +-126 tokens, the longest sentence has 56
+
+
+def sst2_plan() -> Tuple[int, Dict[str, Dict[str, int]]]:
+    """(target encoder parameters, matched plan) of the SST-2 section: every encoder built
+    ``bidirectional`` as the sentiment task builds it (two directions for the recurrent
+    ones, a centred TCN and an unmasked Transformer, one output per step), matched to a
+    bidirectional 1-layer GRU with hidden 128."""
+    target = n_params(make("gru", SST2_EMBEDDING, SST2_REFERENCE_HIDDEN, bidirectional=True))
+    layers = {n: (SST2_TCN_BLOCKS if n == "tcn" else 1) for n in QUALITY_ENCODERS}
+    return target, matched_plan(target, SST2_EMBEDDING, layers, reference_hidden=SST2_REFERENCE_HIDDEN,
+                                bidirectional=True)
+
+
+def sst2_quality(minutes: float, threads: int = 1, log: Optional[Callable[[str], None]] = None) -> dict:
+    """SST-2: each encoder trained for ``minutes`` through ``rnnkit train sentiment --data sst2
+    --bidirectional --max-time`` (task defaults otherwise: max pooling, batch 64, dropout 0.3)
+    at matched encoder parameters; accuracy on the recipe's validation split (10% of
+    train.tsv, split seed 0), scored by the recipe's final evaluation.
+
+    GLUE's dev set is the sentiment benchmark's *test* split and is never looked at here."""
+    target, plan = sst2_plan()
+    results, val_size = {}, None
+    for name, p in plan.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            _rnnkit(["train", "sentiment", "--data", "sst2", "--out", tmp, "--encoder", name,
+                     "--hidden", str(p["hidden"]), "--layers", str(p["layers"]), "--bidirectional",
+                     "--embedding-dim", str(SST2_EMBEDDING), "--max-time", str(minutes), "--threads", str(threads),
+                     *_QUIET], threads, f"sst2 {name}")
+            cfg = _saved(tmp)
+        m = cfg.get("metrics", {})
+        val_size = cfg.get("data", {}).get("sizes", {}).get("val", val_size)
+        results[name] = {**p, "steps": cfg.get("global_step"), "val_accuracy": m.get("val_accuracy"),
+                         "val_macro_f1": m.get("val_macro_f1"), "val_roc_auc": m.get("val_roc_auc")}
+        if log:
+            log(f"sst2 {name:12s} H={p['hidden']:4d} L={p['layers']}: {results[name]['steps']} steps, "
+                f"val accuracy {m.get('val_accuracy', float('nan')):.4f}")
+    return {"minutes": minutes, "target_encoder_params": target, "embedding_dim": SST2_EMBEDDING,
+            "val_sentences": val_size, "results": results}
 
 
 def _matched_regressor_hidden(name: str, target: int) -> int:
@@ -431,6 +593,11 @@ def summary(payload: Dict[str, object]) -> Dict[str, object]:
         out["adding_test_mse"] = {n: round(r["test_mse"], 4) for n, r in payload["adding"]["results"].items()}
     if "charlm" in payload:
         out["charlm_val_nats"] = {n: round(r["val_nats_per_char"], 4) for n, r in payload["charlm"]["results"].items()}
+    if "forecast" in payload:
+        out["forecast_test_mase"] = {n: round(r["test_mase"], 4) for n, r in payload["forecast"]["results"].items()}
+        out["forecast_naive_mase"] = round(payload["forecast"]["naive"]["test_mase"], 4)
+    if "sst2" in payload:
+        out["sst2_val_accuracy"] = {n: round(r["val_accuracy"], 4) for n, r in payload["sst2"]["results"].items()}
     out["correct"] = True
     out["seconds"] = round(payload["seconds"], 1)
     return out
@@ -479,4 +646,102 @@ def table(payload: Dict[str, object]) -> str:
         for n, r in c["results"].items():
             lines.append(f"| {n} | {r['hidden']} | {r['layers']} | {r['encoder_params']:,} | {r['steps']} | "
                          f"{r['val_nats_per_char']:.4f} |")
+    if "forecast" in payload:
+        f = payload["forecast"]
+        lines.append(f"\nseattle-weather temp_max one day ahead, {f['minutes']:g} min of training each, encoder "
+                     f"parameters matched to {f['target_encoder_params']:,}; {f['origins']} test origins from "
+                     f"{f['test_from']}:\n")
+        lines.append("| encoder | hidden | layers | encoder params | steps | test MASE | test MAE |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n, r in f["results"].items():
+            lines.append(f"| {n} | {r['hidden']} | {r['layers']} | {r['encoder_params']:,} | {r['steps']} | "
+                         f"{r['test_mase']:.4f} | {r['test_mae']:.3f} |")
+        lines.append(f"| naive (tomorrow = today) | – | – | – | – | {f['naive']['test_mase']:.4f} | "
+                     f"{f['naive']['test_mae']:.3f} |")
+    if "sst2" in payload:
+        c = payload["sst2"]
+        lines.append(f"\nSST-2, {c['minutes']:g} min of training each, bidirectional, encoder parameters matched to "
+                     f"{c['target_encoder_params']:,}; accuracy on the {c['val_sentences']:,} validation sentences:\n")
+        lines.append("| encoder | hidden | layers | encoder params | steps | val accuracy | macro-F1 |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n, r in c["results"].items():
+            lines.append(f"| {n} | {r['hidden']} | {r['layers']} | {r['encoder_params']:,} | {r['steps']} | "
+                         f"{r['val_accuracy']:.4f} | {r['val_macro_f1']:.4f} |")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# plots
+
+
+def _save(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` via a temporary file and a rename (no half-written PNG)."""
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def plot(payload: Dict[str, object], out_dir, stem: str = "encoders") -> List[str]:
+    """PNGs of the run's curves in ``out_dir``, each only when the run measured it:
+
+    * ``STEM-throughput.png``: training tokens/s against T, log-log, one line per encoder;
+      panels: equal hidden size, matched parameters (skipped cells are left out);
+    * ``STEM-generation.png``: batch-1 µs/token and state bytes against position, log-log.
+
+    Returns the paths written. matplotlib runs headless (Agg) and is imported here only.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: List[str] = []
+    panels = [(k, t) for k, t in (("train_equal_hidden", "equal hidden size"),
+                                  ("train_matched_params", "matched parameters")) if k in payload]
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.4), squeeze=False)
+        for ax, (key, title) in zip(axes[0], panels):
+            hidden = (payload["params"]["matched_hidden"] if key == "train_matched_params"
+                      else {n: payload["settings"]["H"] for n in payload[key]})
+            for n, row in payload[key].items():
+                pts = [(int(t), v) for t, v in row.items() if v is not None]
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", ms=3, label=f"{n} (H={hidden[n]})")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("sequence length T")
+            ax.set_ylabel("training tokens/s (forward + backward)")
+            ax.set_title(f"{title}, B={payload['settings']['B']}, one layer", fontsize=10)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # below: lines cross
+        path = out_dir / f"{stem}-throughput.png"
+        _save(fig, path)
+        plt.close(fig)
+        paths.append(str(path))
+    gen = payload.get("generate")
+    if gen:
+        fig, (a_us, a_b) = plt.subplots(1, 2, figsize=(12.4, 4.4))
+        for n, d in gen.items():
+            pos = sorted(d, key=int)
+            a_us.plot([int(p) for p in pos], [d[p]["us_per_token"] for p in pos], marker="o", ms=3, label=n)
+            a_b.plot([int(p) for p in pos], [d[p]["state_bytes"] for p in pos], marker="o", ms=3, label=n)
+        for ax, ylabel in ((a_us, "µs/token (batch-1 step)"), (a_b, "state bytes")):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("position")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        a_us.set_title(f"generation time per token, H={payload['settings']['H']}, 2 layers", fontsize=10)
+        a_b.set_title("state carried to the next token", fontsize=10)
+        path = out_dir / f"{stem}-generation.png"
+        _save(fig, path)
+        plt.close(fig)
+        paths.append(str(path))
+    return paths

@@ -3,6 +3,7 @@
     python benchmarks/sentiment.py --quick                 # <= 60 s: rt-polarity, 0.4-minute training budget
     python benchmarks/sentiment.py --dataset sst2          # one full run with configs/sentiment-sst2.yaml
     python benchmarks/sentiment.py --dataset all           # sst2, rt-polarity, imdb
+    python benchmarks/sentiment.py --dataset sst2 --vectors imdb   # embeddings from IMDB word2vec (gensim)
 
 Correctness first: a padded batch must score exactly like each text alone (masked pooling,
 packed sequences) for every pooling, and the splits must be disjoint. Then the model is
@@ -97,6 +98,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-time", type=float, default=None, help="override the config's training minutes")
     ap.add_argument("--keep", metavar="DIR", help="keep the checkpoints under DIR")
+    ap.add_argument("--vectors", choices=("none", "imdb"), default="none",
+                    help="imdb: initialise SST-2 / rt-polarity word embeddings from word2vec vectors trained on the "
+                         "IMDB reviews only (needs gensim: pip install -e .[vectors]); never used for IMDB itself, "
+                         "whose test reviews are in the vectors' training text")
+    ap.add_argument("--extra", default="", help="extra training flags, e.g. '--encoder minlstm'")
     args = ap.parse_args()
     import torch
 
@@ -114,15 +120,23 @@ def main() -> None:
                          "--val-every", "1000", "--checkpoint-every", "1000", "--warmup-steps", "20", "--logger", "none"]
                 ds_name = "rt-polarity-quick"
             else:
-                extra = ["--max-time", str(args.max_time)] if args.max_time else []
+                extra = (["--max-time", str(args.max_time)] if args.max_time else []) + args.extra.split()
                 ds_name = ds
+                if args.vectors == "imdb" and ds in ("sst2", "rt-polarity"):
+                    from rnnkit.data.vectors import imdb_vectors
+
+                    vec, cached = imdb_vectors(dim=128)
+                    print(f"vectors: {vec} ({'cached' if cached else 'trained'})", flush=True)
+                    extra += ["--embeddings", str(vec)]
+                    ds_name = f"{ds}-imdb-vectors"
             r = bench(ds, root / ds_name, extra, args.threads, use_config=not args.quick)
             r["dataset"] = ds_name
             results.append(r)
             print(f"{ds_name}: model {r['model']['accuracy']:.4f} vs TF-IDF+LR {r['baseline']['accuracy']:.4f} "
                   f"on {r['test_examples']} test texts; training {r['train_wall_minutes']:.1f} min wall, "
                   f"{r['train_cpu_minutes']:.1f} min CPU, {r['steps']} steps", flush=True)
-    name = "sentiment-quick" if args.quick else f"sentiment-{args.dataset}"
+    name = "sentiment-quick" if args.quick else f"sentiment-{args.dataset}" + (
+        "-imdb-vectors" if args.vectors == "imdb" else "")
     path = write_json(name, {"machine": machine(), "correctness": correctness, "results": results,
                              "seconds": time.perf_counter() - t0})
     last = results[-1]

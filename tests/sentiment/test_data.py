@@ -112,7 +112,12 @@ def test_vocab_min_freq_max_size_unknown_and_json():
 
 
 def test_word_tokens_keep_negations():
-    assert sd.tokenize("Don't  stop -- it's 2.5 stars.") == ["don't", "stop", "-", "-", "it's", "2", ".", "5", "stars", "."]
+    assert sd.tokenize("Don't  stop -- it's 2.5 stars.") == ["do", "n't", "stop", "-", "-", "it", "'s", "2", ".", "5",
+                                                             "stars", "."]
+    # raw text and PTB-tokenised text (SST-2) give the same tokens; other apostrophes stay inside
+    assert sd.tokenize("do n't stop -- it 's") == sd.tokenize("don't stop -- it's")
+    assert sd.tokenize("Can't we're o'clock 'so' kids'") == ["ca", "n't", "we", "'re", "o'clock", "'", "so", "'",
+                                                             "kids", "'"]
     assert sd.tokenize("do n't") == ["do", "n't"]
 
 

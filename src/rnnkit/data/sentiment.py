@@ -368,11 +368,16 @@ def check_overlap(trained_on: str, evaluated_on: str) -> None:
 # ---------------------------------------------------------------------------------------
 # tokenisation and vocabulary
 
-_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
+# Words, with contractions split the Penn Treebank way ("don't" -> do n't, "it's" -> it 's), so
+# raw text (IMDB reviews, a user's CSV) and PTB-tokenised text (SST-2's "do n't", "it 's")
+# give the same tokens; other inner apostrophes stay inside the word (o'clock); any other
+# non-space character is a token of its own.
+_CLITIC = r"'(?:s|re|ve|ll|d|m)\b"
+_WORD = re.compile(rf"\w+(?=n't\b)|n't\b|{_CLITIC}|\w+(?:'(?!(?:s|re|ve|ll|d|m)\b)\w+)?|[^\w\s]")
 
 
 def tokenize(text: str, level: str = "word", lowercase: bool = True) -> List[str]:
-    """Word tokens (letters/digits with inner apostrophes, or one punctuation mark) or characters."""
+    """Word tokens (PTB-split contractions, see ``_WORD``; one punctuation mark each) or characters."""
     if lowercase:
         text = text.lower()
     if level == "char":

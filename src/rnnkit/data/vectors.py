@@ -158,7 +158,36 @@ def _header(fields: List[bytes]) -> Optional[Tuple[int, int]]:
     return None
 
 
-def _parse_row(values: List[bytes], word: str, lineno: int, path: Path) -> np.ndarray:
+def _is_number(field: bytes) -> bool:
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return False
+
+
+def _split_line(line: bytes, D: int, lineno: int, path: Path):
+    """``(word, values)`` of one vector line: ``values`` is the raw single-space separated
+    tail (parsed only for vocabulary words) or a list of fields.
+
+    The fast path takes a line whose tail is exactly D single-space separated fields. Other
+    spacing is split on any whitespace; a token with spaces inside (GloVe 840B has a few,
+    e.g. ``. . .``) is accepted when the field just before the last D is not a number, so
+    a line with one value too many is still refused. No vocabulary token holds a space, so
+    such a line is counted but never used.
+    """
+    word, _, rest = line.partition(b" ")
+    if rest and b"\t" not in line and rest.count(b" ") + 1 == D and b"  " not in rest:
+        return word, rest
+    fields = line.split()
+    if len(fields) == D + 1 or (len(fields) > D + 1 and not _is_number(fields[-D - 1])):
+        return b" ".join(fields[:-D]), fields[-D:]
+    name = fields[0].decode("utf-8", "replace") if fields else ""
+    raise DataError(f"{path}: line {lineno} (word {name!r}) has {len(fields) - 1} values, expected {D}; lines are "
+                    f"a word and {D} numbers separated by spaces")
+
+
+def _parse_row(values: List[bytes], word: str, lineno: int, path: Path, dim: int) -> np.ndarray:
     try:
         row = np.array(values, dtype=np.float32)
     except ValueError:
@@ -170,6 +199,8 @@ def _parse_row(values: List[bytes], word: str, lineno: int, path: Path) -> np.nd
                 bad = v
                 break
         raise DataError(f"{path}: line {lineno} (word {word!r}): {bad.decode('utf-8', 'replace')!r} is not a number") from None
+    if row.shape != (dim,):
+        raise DataError(f"{path}: line {lineno} (word {word!r}) has {row.size} values, expected {dim}")
     if not np.isfinite(row).all():
         raise DataError(f"{path}: line {lineno} (word {word!r}): non-finite value (nan or inf)")
     return row
@@ -211,14 +242,7 @@ def read_vectors(path: str | Path, tokens: Sequence[str], lowercase: bool = True
                 matrix = np.zeros((len(tokens), D), dtype=np.float32)
                 if header:
                     continue
-            raw_word, _, rest = line.partition(b" ") if b"\t" not in line else line.replace(b"\t", b" ").partition(b" ")
-            # fast count for single-space separated values; split() when spacing is irregular
-            if rest.count(b" ") + 1 != D or not rest:
-                n = len(rest.split())
-                if n != D:
-                    word = raw_word.decode("utf-8", "replace")
-                    raise DataError(f"{path}: line {lineno} (word {word!r}) has {n} values, expected {D}; lines are "
-                                    f"a word and {D} numbers separated by spaces")
+            raw_word, values = _split_line(line, D, lineno, path)
             n_vectors += 1
             word = _word(raw_word, lineno, path)
             key = word.lower() if lowercase else word
@@ -228,7 +252,7 @@ def read_vectors(path: str | Path, tokens: Sequence[str], lowercase: bool = True
             if i is None or exact[i] or (found[i] and key != word):
                 continue
             assert matrix is not None
-            matrix[i] = _parse_row(rest.split(), word, lineno, path)
+            matrix[i] = _parse_row(values if isinstance(values, list) else values.split(b" "), word, lineno, path, D)
             found[i], exact[i] = True, key == word
     if first:
         raise DataError(f"{path}: the file is empty{' (after gunzip)' if gz else ''}; --embeddings expects "
@@ -353,6 +377,7 @@ def normalise_for_overlap(text: str) -> str:
     text = text.lower()
     for k, v in _PTB.items():
         text = text.replace(k, v)
+    text = re.sub(r"\s+(n't|'\w)", r"\1", text)  # PTB's "do n't" / "it 's" -> "don't" / "it's"
     return " ".join(re.findall(r"[^\W_]+", text))
 
 

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,8 @@ def main() -> None:
     correctness = check_correctness()
     print(f"correctness: {correctness}", flush=True)
     datasets = ["sst2", "rt-polarity", "imdb"] if args.dataset == "all" else [args.dataset]
+    if args.vectors == "imdb" and not {"sst2", "rt-polarity"} & set(datasets):
+        raise SystemExit("--vectors imdb applies to sst2 and rt-polarity (the vectors saw IMDB's test reviews)")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)
@@ -120,7 +123,7 @@ def main() -> None:
                          "--val-every", "1000", "--checkpoint-every", "1000", "--warmup-steps", "20", "--logger", "none"]
                 ds_name = "rt-polarity-quick"
             else:
-                extra = (["--max-time", str(args.max_time)] if args.max_time else []) + args.extra.split()
+                extra = (["--max-time", str(args.max_time)] if args.max_time else []) + shlex.split(args.extra)
                 ds_name = ds
                 if args.vectors == "imdb" and ds in ("sst2", "rt-polarity"):
                     from rnnkit.data.vectors import imdb_vectors

@@ -157,3 +157,8 @@ def test_connected_model_scored_on_single_fsdd_recordings(tmp_path, monkeypatch,
     assert main(["evaluate", str(out), "--json", "--threads", "1"]) == 0
     connected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "connected" in connected["data"] and connected["utterances"] < connected["words"]
+    capsys.readouterr()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,text\n{rec / '1_anna_0.wav'},one\n")
+    assert main(["evaluate", str(out), "--data", str(manifest), "--fsdd-mode", "single", "--threads", "1"]) == 2
+    assert "--fsdd-mode applies to --data fsdd only" in capsys.readouterr().err

@@ -152,3 +152,18 @@ def test_imdb_vectors_are_cached_by_their_settings(tmp_path):
     assert vec.imdb_vectors(dim=8, epochs=1, limit=100, cache_dir=tmp_path) == (path, True)
     other, cached = vec.imdb_vectors(dim=8, epochs=1, limit=100, seed=1, cache_dir=tmp_path)
     assert not cached and other != path
+
+
+@pytest.mark.parametrize("line", ["film 1  2\n", "film 1\t2\n", "zebra 1  2\n", "film 1 2 3 4\n"])
+def test_a_row_with_the_wrong_count_is_refused_however_it_is_spaced(tmp_path, line):
+    """A doubled space or a tab must not hide a missing or extra value, in or out of the vocabulary."""
+    path = write(tmp_path / "v.txt", "the 1 2 3\n" + line)
+    with pytest.raises(DataError, match=r"line 2 .* values, expected 3"):
+        vec.read_vectors(path, TOKENS)
+
+
+def test_glove_tokens_with_spaces_inside_are_skipped_not_refused(tmp_path):
+    """GloVe 840B holds a few tokens such as '. . .': the last D fields are the vector."""
+    path = write(tmp_path / "glove.txt", "the 1 2 3\n. . . 4 5 6\nfilm  7 8   9\n")
+    v = vec.read_vectors(path, TOKENS)
+    assert v.n_found == 2 and v.matrix[TOKENS.index("film")].tolist() == [7.0, 8.0, 9.0]

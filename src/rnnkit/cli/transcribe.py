@@ -180,6 +180,8 @@ def evaluate_asr(args) -> int:
     data = args.data or d["data"]
     split = getattr(args, "split", None) or "test"
     sr = rec.model_cfg["sample_rate"]
+    if getattr(args, "fsdd_mode", None) and data != "fsdd":
+        raise ConfigError(f"--fsdd-mode applies to --data fsdd only; {data} is scored as its manifest says")
     if data == "fsdd":
         if split not in ("val", "test"):
             raise ConfigError(f"--split {split}: an fsdd checkpoint is scored on val or test")

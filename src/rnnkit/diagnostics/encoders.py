@@ -445,6 +445,8 @@ def charlm_quality(minutes: float, threads: int = 1, log: Optional[Callable[[str
                      "--max-time", str(minutes), "--val-batches", "30", "--threads", str(threads), *_QUIET],
                     threads, f"charlm {name}")
             cfg = _saved(tmp)
+            ev = json.loads(_rnnkit(["evaluate", tmp, "--json", "--threads", str(threads)], threads,
+                                    f"sst2 {name} evaluate").strip().splitlines()[-1])
         m = cfg.get("metrics", {})
         results[name] = {"hidden": hidden, "layers": L, "encoder_params": n_params(make(name, E, hidden, L)),
                          "steps": cfg.get("global_step"), "val_nats_per_char": m.get("val_loss"),
@@ -531,10 +533,13 @@ def sst2_plan() -> Tuple[int, Dict[str, Dict[str, int]]]:
 def sst2_quality(minutes: float, threads: int = 1, log: Optional[Callable[[str], None]] = None) -> dict:
     """SST-2: each encoder trained for ``minutes`` through ``rnnkit train sentiment --data sst2
     --bidirectional --max-time`` (task defaults otherwise: max pooling, batch 64, dropout 0.3)
-    at matched encoder parameters; accuracy on the recipe's validation split (10% of
-    train.tsv, split seed 0), scored by the recipe's final evaluation.
+    at matched encoder parameters; accuracy on GLUE's dev set (``rnnkit evaluate --json``).
 
-    GLUE's dev set is the sentiment benchmark's *test* split and is never looked at here."""
+    The dev set is scored because the recipe's validation split is 10% of train.tsv's
+    *phrases*, most of them pieces of training sentences (about 88% occur word for word inside
+    a training phrase), so validation accuracy rewards memorising. Nothing is chosen on the
+    dev set here: every encoder runs with the task defaults. Validation accuracy is kept in
+    the JSON for reference."""
     target, plan = sst2_plan()
     results, val_size = {}, None
     for name, p in plan.items():
@@ -544,15 +549,18 @@ def sst2_quality(minutes: float, threads: int = 1, log: Optional[Callable[[str],
                      "--embedding-dim", str(SST2_EMBEDDING), "--max-time", str(minutes), "--threads", str(threads),
                      *_QUIET], threads, f"sst2 {name}")
             cfg = _saved(tmp)
+            ev = json.loads(_rnnkit(["evaluate", tmp, "--json", "--threads", str(threads)], threads,
+                                    f"sst2 {name} evaluate").strip().splitlines()[-1])
         m = cfg.get("metrics", {})
         val_size = cfg.get("data", {}).get("sizes", {}).get("val", val_size)
-        results[name] = {**p, "steps": cfg.get("global_step"), "val_accuracy": m.get("val_accuracy"),
-                         "val_macro_f1": m.get("val_macro_f1"), "val_roc_auc": m.get("val_roc_auc")}
+        results[name] = {**p, "steps": cfg.get("global_step"), "dev_accuracy": ev["accuracy"],
+                         "dev_macro_f1": ev["macro_f1"], "dev_roc_auc": ev.get("roc_auc"),
+                         "val_accuracy": m.get("val_accuracy")}
         if log:
             log(f"sst2 {name:12s} H={p['hidden']:4d} L={p['layers']}: {results[name]['steps']} steps, "
-                f"val accuracy {m.get('val_accuracy', float('nan')):.4f}")
+                f"dev accuracy {ev['accuracy']:.4f}")
     return {"minutes": minutes, "target_encoder_params": target, "embedding_dim": SST2_EMBEDDING,
-            "val_sentences": val_size, "results": results}
+            "val_phrases": val_size, "dev_sentences": ev["examples"], "results": results}
 
 
 def _matched_regressor_hidden(name: str, target: int) -> int:
@@ -597,7 +605,7 @@ def summary(payload: Dict[str, object]) -> Dict[str, object]:
         out["forecast_test_mase"] = {n: round(r["test_mase"], 4) for n, r in payload["forecast"]["results"].items()}
         out["forecast_naive_mase"] = round(payload["forecast"]["naive"]["test_mase"], 4)
     if "sst2" in payload:
-        out["sst2_val_accuracy"] = {n: round(r["val_accuracy"], 4) for n, r in payload["sst2"]["results"].items()}
+        out["sst2_dev_accuracy"] = {n: round(r["dev_accuracy"], 4) for n, r in payload["sst2"]["results"].items()}
     out["correct"] = True
     out["seconds"] = round(payload["seconds"], 1)
     return out
@@ -661,12 +669,12 @@ def table(payload: Dict[str, object]) -> str:
     if "sst2" in payload:
         c = payload["sst2"]
         lines.append(f"\nSST-2, {c['minutes']:g} min of training each, bidirectional, encoder parameters matched to "
-                     f"{c['target_encoder_params']:,}; accuracy on the {c['val_sentences']:,} validation sentences:\n")
-        lines.append("| encoder | hidden | layers | encoder params | steps | val accuracy | macro-F1 |")
+                     f"{c['target_encoder_params']:,}; accuracy on the {c['dev_sentences']:,} GLUE dev sentences:\n")
+        lines.append("| encoder | hidden | layers | encoder params | steps | dev accuracy | macro-F1 |")
         lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for n, r in c["results"].items():
             lines.append(f"| {n} | {r['hidden']} | {r['layers']} | {r['encoder_params']:,} | {r['steps']} | "
-                         f"{r['val_accuracy']:.4f} | {r['val_macro_f1']:.4f} |")
+                         f"{r['dev_accuracy']:.4f} | {r['dev_macro_f1']:.4f} |")
     return "\n".join(lines)
 
 

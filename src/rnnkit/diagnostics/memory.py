@@ -319,8 +319,8 @@ def run_benchmark(budgets: Sequence[TaskBudget], cells: Sequence[str] = CELLS, r
     """Every task x cell; hidden sizes matched to an LSTM of ``reference_hidden`` units.
 
     ``jobs > 1`` trains that many runs at once in worker processes of one torch thread each
-    (runs are independent and seeded, so the metrics equal those of ``jobs=1``; the tokens/s
-    of concurrent runs share the machine, so compare speeds with :func:`throughput`, which
+    (runs are independent and seeded, so the metrics equal those of one-thread ``jobs=1``
+    runs; the tokens/s of concurrent runs share the machine, so compare speeds with :func:`throughput`, which
     interleaves the cells in one process). Workers print their progress lines themselves;
     a ``log`` callback only says whether they do. ``extended`` runs (budget, cell) pairs outside
     the shared budget; they are reported under ``"extended"``, never in the table.
@@ -356,7 +356,12 @@ def run_benchmark(budgets: Sequence[TaskBudget], cells: Sequence[str] = CELLS, r
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
             say = functools.partial(print, flush=True) if log else None
             futures = {i: pool.submit(_train_job, work[i], say) for i in order}
-            results = [futures[i].result() for i in range(len(work))]  # table order: task, then cell
+            try:
+                results = [futures[i].result() for i in range(len(work))]  # table order: task, then cell
+            except BaseException:
+                for f in futures.values():  # fail now, not after every queued run has finished
+                    f.cancel()
+                raise
     results, extra = results[:len(pairs) - len(extended)], results[len(pairs) - len(extended):]
     return {
         "settings": {"budgets": [asdict(b) for b in budgets], "cells": list(cells),

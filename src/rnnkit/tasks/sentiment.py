@@ -70,7 +70,7 @@ class SentimentTask(nn.Module):
         weight = self.embedding.weight  # (V, E)
         if tuple(vectors.shape) != tuple(weight.shape) or found.shape != (weight.shape[0],):
             raise ValueError(f"vectors {vectors.shape} / found {found.shape} do not fit the embedding {tuple(weight.shape)}")
-        hit = torch.from_numpy(np.asarray(found, dtype=bool)).to(weight.device)
+        hit = torch.tensor(np.asarray(found, dtype=bool), device=weight.device)  # a copy: the caller's array stays
         hit[0] = False  # padding_idx: never a vector
         miss = ~hit
         miss[0] = False

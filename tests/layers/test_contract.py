@@ -307,3 +307,45 @@ def test_state_batch_select_picks_rows_of_dim_1():
     h_sel, c_sel = state_batch_select((h, -h), idx)
     assert torch.equal(h_sel, h[:, [2, 0]]) and torch.equal(c_sel, -h[:, [2, 0]])
     assert state_batch_select(None, idx) is None
+
+
+# -- outputs(): y without the final state --------------------------------------------------------
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_outputs_equal_forward_outputs_values_and_gradients(name, bidirectional):
+    """``outputs(x, lengths)`` is ``forward(x, None, lengths)[0]``: the fused encoders take an
+    unpacked route (each row reversed inside its length for the backward direction), which
+    must give the same numbers and the same gradients, with padding that holds garbage."""
+    if bidirectional and name in ("tcn", "transformer"):
+        enc = make(name, bidirectional=True)
+    else:
+        enc = make(name, bidirectional=bidirectional)
+    enc.eval()  # dropout masks differ between the routes; the arithmetic must not
+    lengths = torch.tensor(LENGTHS)
+    x = x64().requires_grad_(True)
+    with torch.no_grad():  # padding that would poison a route that reads it
+        x[1, 3:] = float("nan")
+    y_ref = enc(x, None, lengths)[0]
+    y = enc.outputs(x, lengths)
+    assert y.shape == y_ref.shape
+    assert torch.equal(y[1, 3:], torch.zeros_like(y[1, 3:]))
+    assert (y - y_ref).abs().max().item() < TOL
+    params = [p for p in enc.parameters() if p.requires_grad]
+    g_ref = torch.autograd.grad((y_ref ** 2).sum(), [x] + params)
+    g = torch.autograd.grad((y ** 2).sum(), [x] + params)
+    assert not torch.isnan(g[0]).any() and not any(torch.isnan(p).any() for p in g[1:])
+    assert max((a - b).abs().max().item() for a, b in zip(g, g_ref)) < TOL
+    assert torch.equal(enc.outputs(x[:1, :]), enc(x[:1, :])[0])  # no lengths: forward itself
+
+
+def test_fused_outputs_skip_packing_and_keep_dropout_in_training():
+    enc = make("lstm", num_layers=2, bidirectional=True, dropout=0.5)
+    x, lengths = x64(), torch.tensor(LENGTHS)
+    enc.train()
+    torch.manual_seed(0)
+    a = enc.outputs(x, lengths)
+    torch.manual_seed(1)
+    b = enc.outputs(x, lengths)
+    assert not torch.equal(a, b)  # dropout between layers is drawn
+    enc.eval()
+    assert torch.equal(enc.outputs(x, lengths), enc.outputs(x, lengths))

@@ -5,6 +5,7 @@ takes batch-first input and returns ``(y, state)``::
 
     y, state = encoder(x, state=None, lengths=None)   # x: (B, T, C) -> y: (B, T, H)
     y_t, state = encoder.step(x_t, state)             # x_t: (B, C)  -> y_t: (B, H)
+    y = encoder.outputs(x, lengths)                   # y alone, when no state is needed
 
 * ``lengths`` (B,) holds the true length of every row; positions ``t >= lengths[b]`` of ``y``
   are zero and never influence the returned state (the state is the one after each row's
@@ -66,6 +67,14 @@ class Encoder(nn.Module):
     input_size: int
     output_size: int
     carries_state: bool = True
+
+    def outputs(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """``y`` of ``forward(x, None, lengths)``, for callers that never read the final state.
+
+        An encoder may compute it by a faster route: the fused RNN/LSTM/GRU skip packing,
+        which costs ~10x on CPU. ``y`` is the same (zeros past each row's length).
+        """
+        return self(x, None, lengths)[0]
 
 
 def check_input(x: Tensor, input_size: int, lengths: Optional[Tensor]) -> None:

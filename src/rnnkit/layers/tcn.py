@@ -91,7 +91,7 @@ class TCN(Encoder):
         pad = (self.kernel_size - 1) * conv.dilation[0]
         if self.bidirectional:
             if mask is not None:  # padding must read as the zeros an unpadded row sees
-                u = u * mask[:, None, :].to(u.dtype)
+                u = u.masked_fill(~mask[:, None, :], 0.0)
             return conv(F.pad(u, (pad // 2, pad // 2)))
         full = torch.cat([buf, u], -1) if buf is not None else F.pad(u, (pad, 0))  # (B, C, P+T)
         T = u.shape[-1]
@@ -114,6 +114,7 @@ class TCN(Encoder):
             lengths = lengths.to(x.device, torch.long)
             mask = length_mask(lengths, T)  # (B, T)
             ends = lengths
+            x = x.masked_fill(~mask[:, :, None], 0.0)  # padding reads as zeros, whatever it holds
         bufs = iter(state) if state is not None else None
         new_state: List[Tensor] = []
         u = x.transpose(1, 2)  # (B, C, T)
@@ -126,7 +127,7 @@ class TCN(Encoder):
             u = F.relu(v + res)  # (B, H, T)
         y = u.transpose(1, 2)  # (B, T, H)
         if mask is not None:
-            y = y * mask[:, :, None].to(y.dtype)
+            y = y.masked_fill(~mask[:, :, None], 0.0)
         return y, (None if self.bidirectional else tuple(new_state))
 
     def step(self, x_t: Tensor, state=None):

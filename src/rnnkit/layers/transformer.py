@@ -120,6 +120,8 @@ class Transformer(Encoder):
         else:
             S, start = 0, torch.zeros(B, dtype=torch.long, device=x.device)
         mask = None if lengths is None else length_mask(lengths.to(x.device), T)  # (B, T)
+        if mask is not None:  # a padded value is multiplied by a 0 attention weight: keep it finite
+            x = x.masked_fill(~mask[:, :, None], 0.0)
         t = torch.arange(T, device=x.device)
         u = self.in_proj(x) + self._position_encoding(start[:, None] + t[None, :], x.dtype)  # (B, T, H)
         u = F.dropout(u, self.dropout, self.training)
@@ -156,7 +158,7 @@ class Transformer(Encoder):
             u = u + F.dropout(m, self.dropout, self.training)
         y = self.norm(u)
         if mask is not None:
-            y = y * mask[:, :, None].to(y.dtype)
+            y = y.masked_fill(~mask[:, :, None], 0.0)
         if self.bidirectional:
             return y, None
         valid_new = mask if mask is not None else torch.ones(B, T, dtype=torch.bool, device=x.device)

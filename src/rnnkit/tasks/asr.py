@@ -3,7 +3,7 @@
     X                      (B, T, M)      normalised log-mel features (data/audio.py)
     Z = ConvSub(X)         (B, T/s, C F/4) two 3x3 convolutions, stride 2 in frequency and
                                           s in time (s = 1, 2 or 4), ReLU
-    Y, _ = encoder(Z)      (B, T/s, H)    any encoder of layers/, normally bidirectional
+    Y = encoder.outputs(Z) (B, T/s, H)    any encoder of layers/, normally bidirectional
     P = log_softmax(W Y + b)              (B, T/s, V), V = units incl. blank 0
     loss = CTC(P, labels, true input lengths, true label lengths) / label length
 
@@ -132,7 +132,7 @@ def posteriors(encoder: Encoder, task: ASRTask, feats: Sequence[np.ndarray],
         batch = pad_features([feats[i] for i in idx])
         batch = {k: v.to(device) for k, v in batch.items()}
         x, lengths = task.inputs(batch)
-        y, _ = encoder(x, None, lengths)
+        y = encoder.outputs(x, lengths)
         lp = task.log_probs(y).cpu().numpy()
         for j, i in enumerate(idx):
             out[i] = lp[j, :int(lengths[j])]

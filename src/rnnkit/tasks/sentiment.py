@@ -1,7 +1,7 @@
 """Text classification (sentiment): embedding -> encoder -> masked pooling -> classifier.
 
     e_t = dropout(E[w_t])                  (B, T, E)
-    y, _ = encoder(e, lengths)             (B, T, D*H)  D = 2 when bidirectional
+    y = encoder.outputs(e, lengths)        (B, T, D*H)  D = 2 when bidirectional
     s = pool(y, lengths)                   (B, D*H)     padding never enters the pool
     p(c | text) = softmax(W dropout(s) + b)
 
@@ -169,7 +169,7 @@ def predict_proba(encoder: Encoder, task: SentimentTask, ids: Sequence[np.ndarra
     for b in eval_batches(lengths):
         batch = collate([ids[i] for i in b])
         x, lens = task.inputs({k: v.to(device) for k, v in batch.items()})
-        y, _ = encoder(x, None, lens)
+        y = encoder.outputs(x, lens)
         probs[b] = torch.softmax(task.logits(y, lens).double(), -1).cpu().numpy()
     encoder.train(was[0]), task.train(was[1])
     return probs

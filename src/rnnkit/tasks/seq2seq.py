@@ -249,7 +249,7 @@ def pad_batch(seqs: Sequence[Sequence[int]], device=None) -> Tuple[Tensor, Tenso
 
 
 def _encode(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor) -> Memory:
-    y, _ = encoder(task.src_embedding(src), None, src_len)  # (B, S, He)
+    y = encoder.outputs(task.src_embedding(src), src_len)  # (B, S, He)
     return task.memory(y, src_len)
 
 

@@ -66,10 +66,17 @@ class SequenceModule(L.LightningModule):
     def on_train_batch_start(self, batch, batch_idx) -> None:
         self._t_batch = time.perf_counter()
 
+    def _encode(self, x, state, lengths):
+        """``(y, final state)``; without a carried state only ``y`` is computed (``state`` None),
+        which lets the fused recurrent encoders skip packing variable-length batches."""
+        if self._carries():
+            return self.encoder(x, state, lengths)
+        return self.encoder.outputs(x, lengths), None
+
     def training_step(self, batch: Dict[str, Any], batch_idx: int):
         carry = self._carries() and not batch["reset"]
         x, lengths = self.task.inputs(batch)  # (B, T, C)
-        y, state = self.encoder(x, self.carry if carry else None, lengths)  # (B, T, H)
+        y, state = self._encode(x, self.carry if carry else None, lengths)  # (B, T, H)
         loss, metrics = self.task.loss(y, batch)
         self.data_position = (int(batch["epoch"]), int(batch["index"]) + 1)
         self._tokens = metrics["tokens"]
@@ -123,7 +130,7 @@ class SequenceModule(L.LightningModule):
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
         carry = self._carries() and not batch["reset"]
         x, lengths = self.task.inputs(batch)
-        y, state = self.encoder(x, self._val_carry if carry else None, lengths)
+        y, state = self._encode(x, self._val_carry if carry else None, lengths)
         loss, metrics = self.task.loss(y, batch)
         self._val_carry = state if self._carries() else None
         n = int(metrics["tokens"])

@@ -16,7 +16,8 @@ gradients; step() == forward for every encoder), then timing (:mod:`rnnkit.diagn
   within 10%: the adding problem (T = 100); through the real pipeline, one
   ``rnnkit train TASK --max-time`` process per encoder: the char-LM on tinyshakespeare
   (validation nats/char), seattle-weather temp_max one day ahead (test MASE and MAE, next to
-  the naive forecast) and SST-2 (accuracy on the validation split held out of train.tsv).
+  the naive forecast) and SST-2 (accuracy on the GLUE dev set: the validation phrases held
+  out of train.tsv overlap the training phrases).
 
 JSON goes to benchmarks/results/NAME.json (NAME: encoders or encoders-quick by default), with
 the plots next to it: NAME-throughput.png (tokens/s vs T) and NAME-generation.png (µs/token

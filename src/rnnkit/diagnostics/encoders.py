@@ -17,8 +17,8 @@ round where two encoders are compared, so ratios are meaningful even on a loaded
   pipeline, one ``rnnkit train TASK --max-time`` process per encoder at encoder parameters
   matched within 10%: validation nats/char on tinyshakespeare; test MASE (m = 1) and MAE of
   seattle-weather temp_max one day ahead (``rnnkit backtest``), next to the naive forecast;
-  accuracy on SST-2's validation split (held out of train.tsv; the GLUE dev set is the
-  sentiment benchmark's test set and stays untouched).
+  accuracy on SST-2's GLUE dev set (the validation phrases held out of train.tsv overlap the
+  training phrases; nothing is chosen on the dev set here).
 
 :func:`plot` draws the curves (tokens/s against T; µs/token and state bytes against
 position) as PNGs next to the JSON.

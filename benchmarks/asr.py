@@ -114,18 +114,31 @@ def run(name: str, flags: list, minutes: float, threads: int, steps: int = None)
            "val": {k: v for k, v in summary["metrics"].items() if k.startswith("val_")}}
     for beam, words in ((1, None), (8, "train")):
         res["greedy" if beam == 1 else "beam8_digits"] = score(out, beam, words, threads)
+    if "--fsdd-mode" not in flags or "connected" in flags:  # the connected model also reads single recordings
+        res["single_greedy"] = score(out, 1, None, threads, fsdd_mode="single")
+    single = f"; single recordings acc {res['single_greedy']['accuracy']:.4f}" if "single_greedy" in res else ""
     print(f"{name}: {res['steps']} steps in {train_min:.1f} min; test greedy WER {res['greedy']['wer']:.4f} "
           f"CER {res['greedy']['cer']:.4f} acc {res['greedy']['accuracy']:.4f}; beam+digits WER "
-          f"{res['beam8_digits']['wer']:.4f}", flush=True)
+          f"{res['beam8_digits']['wer']:.4f}{single}", flush=True)
     return res
 
 
-def score(out: Path, beam: int, words, threads: int) -> dict:
+def _run_one_thread(job: tuple) -> dict:
+    """A LOSO run in a worker process of its own (``--jobs``): one torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    name, flags, minutes, _, steps = job
+    return run(name, flags, minutes, 1, steps)
+
+
+def score(out: Path, beam: int, words, threads: int, fsdd_mode: str = None) -> dict:
     from rnnkit.cli.transcribe import Recogniser
     from rnnkit.training.recipes import asr as recipe
 
     rec = Recogniser(str(out), beam, words, threads)
-    source, _, _, test_items = recipe.fsdd_sets(rec.data_cfg, rec.model_cfg["sample_rate"])
+    data = {**rec.data_cfg, "fsdd_mode": fsdd_mode or rec.data_cfg["fsdd_mode"]}
+    source, _, _, test_items = recipe.fsdd_sets(data, rec.model_cfg["sample_rate"])
     feats = recipe.featurise(source, test_items, rec.fe)
     t0 = time.perf_counter()
     m, _ = recipe.score(rec.encoder, rec.task, rec.units, feats, [source.text(i) for i in test_items],
@@ -138,6 +151,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="checks + a tiny run, <= 60 s")
     ap.add_argument("--minutes", type=float, default=20.0, help="training minutes per run (full mode)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="training steps per run instead of --minutes (reproducible on a loaded machine)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="leave-one-speaker-out runs trained at once, in worker processes (one thread each)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", choices=("single", "connected", "loso"), action="append",
                     help="run only these parts (repeatable; default: all)")
@@ -167,15 +184,23 @@ def main() -> None:
         parts = args.only or ["single", "connected", "loso"]
         head = None
         if "single" in parts:
-            r = run("single-standard", ["--fsdd-mode", "single", *extra], args.minutes, args.threads)
+            r = run("single-standard", ["--fsdd-mode", "single", *extra], args.minutes, args.threads, args.steps)
             payload["runs"].append(r)
         if "connected" in parts:
-            head = run("connected-standard", list(extra), args.minutes, args.threads)
+            head = run("connected-standard", list(extra), args.minutes, args.threads, args.steps)
             payload["runs"].append(head)
         if "loso" in parts:
             speakers = args.speakers.split(",") if args.speakers else list(FSDD_SPEAKERS)
-            loso = [run(f"connected-loso-{s}", ["--test-speaker", s, *extra], args.minutes, args.threads)
+            jobs = [(f"connected-loso-{s}", ["--test-speaker", s, *extra], args.minutes, args.threads, args.steps)
                     for s in speakers]
+            if args.jobs > 1:
+                import multiprocessing as mp
+                from concurrent.futures import ProcessPoolExecutor
+
+                with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+                    loso = list(pool.map(_run_one_thread, jobs))
+            else:
+                loso = [run(*job) for job in jobs]
             payload["runs"].extend(loso)
             payload["loso_mean_wer"] = float(np.mean([r["greedy"]["wer"] for r in loso]))
             payload["loso_mean_wer_beam_digits"] = float(np.mean([r["beam8_digits"]["wer"] for r in loso]))

@@ -130,11 +130,7 @@ def test_connected_composition_uses_each_clip_once_with_true_transcripts():
         assert len(wave) == sum(len(clips[c].samples) for c in p.clips) + sum(p.gaps)
     again = sp.compose_plan(clips, pool, np.random.default_rng(0), 1, 7)
     assert [p.clips for p in again] == [p.clips for p in plan]
-    noisy = [c.snr_db for c in plan]
-    assert all(25.0 <= v <= 40.0 for v in noisy)  # evaluation plans: always the light noise
-    mixed = sp.compose_plan(clips, pool, np.random.default_rng(0), 1, 7, clean_fraction=0.5)
-    clean = sum(c.snr_db == float("inf") for c in mixed)
-    assert 0 < clean < len(mixed)  # training plans: some utterances as clean as the raw recordings
+
 
 
 @needs_fsdd

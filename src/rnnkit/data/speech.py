@@ -390,15 +390,13 @@ class Composite:
 def compose_plan(clips: Sequence[Clip], pool: Sequence[int], rng: np.random.Generator,
                  min_digits: int = 1, max_digits: int = 7, sample_rate: int = 8000,
                  gap_ms: Tuple[float, float] = (50.0, 300.0), edge_ms: Tuple[float, float] = (0.0, 200.0),
-                 snr_db: Tuple[float, float] = (25.0, 40.0), clean_fraction: float = 0.0) -> List[Composite]:
+                 snr_db: Tuple[float, float] = (25.0, 40.0)) -> List[Composite]:
     """Cut each speaker's clips in ``pool`` (shuffled) into groups of ``min_digits``..``max_digits``:
     every clip of the pool is used exactly once. Gaps, edges and noise levels are random.
 
     Edges start at 0 ms: FSDD's recordings are trimmed close to the speech, and a model that
     only ever saw >= 30 ms of silence before the first digit read 81% of the raw single test
-    recordings (it dropped first letters: "ight" for "eight"). ``clean_fraction`` of the
-    utterances get no light noise (training plans: the raw recordings carry none, and a model
-    that always heard it misread 14% of them)."""
+    recordings (it dropped first letters: "ight" for "eight")."""
     by_speaker: Dict[str, List[int]] = {}
     for i in pool:
         by_speaker.setdefault(clips[i].speaker, []).append(i)
@@ -413,10 +411,7 @@ def compose_plan(clips: Sequence[Clip], pool: Sequence[int], rng: np.random.Gene
             inner = rng.uniform(*gap_ms, size=len(group) - 1)
             edges = rng.uniform(*edge_ms, size=2)
             gaps = tuple(int(g * sample_rate / 1000) for g in (edges[0], *inner, edges[1]))
-            snr = float(rng.uniform(*snr_db))
-            if clean_fraction > 0 and rng.random() < clean_fraction:  # no draw otherwise: eval plans stay fixed
-                snr = float("inf")
-            plan.append(Composite(group, gaps, snr, int(rng.integers(2 ** 31)),
+            plan.append(Composite(group, gaps, float(rng.uniform(*snr_db)), int(rng.integers(2 ** 31)),
                                   " ".join(DIGIT_WORDS[clips[c].digit] for c in group)))
     return [plan[i] for i in rng.permutation(len(plan))]
 

@@ -114,9 +114,10 @@ def featurise(source, items: Sequence, fe: LogMel) -> List[np.ndarray]:
 # splits
 
 
-# a quarter of the training compositions without the light noise, as the raw recordings are
-# (validation and test compositions always carry it, as the benchmark defines them)
-TRAIN_CLEAN_FRACTION = 0.25
+# Connected-digit training also presents this fraction of its clips alone, as recorded (no
+# gaps, no light noise): a model trained on compositions only read 86% of the raw single test
+# recordings, while it transcribed the composed test utterances almost perfectly.
+TRAIN_SINGLE_FRACTION = 0.25
 
 
 def fsdd_sets(data: Dict[str, Any], sample_rate: int) -> Tuple[FsddSource, List[int], List[sp.Composite], List[sp.Composite]]:
@@ -178,8 +179,10 @@ class SpeechDataModule(L.LightningDataModule):
         if self.d["fsdd_mode"] == "single":
             return sp.single_plan(clips, self.train_pool)
         rng = np.random.default_rng([self.seed, epoch, 11])
-        return sp.compose_plan(clips, self.train_pool, rng, self.d["min_digits"], self.d["max_digits"],
-                               self.fe.cfg.sample_rate, clean_fraction=TRAIN_CLEAN_FRACTION)
+        plan = sp.compose_plan(clips, self.train_pool, rng, self.d["min_digits"], self.d["max_digits"],
+                               self.fe.cfg.sample_rate)
+        alone = rng.choice(len(self.train_pool), int(TRAIN_SINGLE_FRACTION * len(self.train_pool)), replace=False)
+        return plan + sp.single_plan(clips, [self.train_pool[i] for i in sorted(alone)])
 
     def make_epoch(self, epoch: int) -> list:
         if self._epoch_cache[0] == epoch:

@@ -611,6 +611,14 @@ def summary(payload: Dict[str, object]) -> Dict[str, object]:
     return out
 
 
+def _md_table(lines: List[str], title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Append a titled Markdown table (first column left-aligned, the others right-aligned)."""
+    lines.append(f"\n{title}:\n")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("| --- | " + " | ".join("---:" for _ in header[1:]) + " |")
+    lines.extend("| " + " | ".join(str(v) for v in row) + " |" for row in rows)
+
+
 def table(payload: Dict[str, object]) -> str:
     """Markdown tables of the run (for docs/benchmarks.md)."""
     lines = []
@@ -647,34 +655,28 @@ def table(payload: Dict[str, object]) -> str:
             lines.append(f"| {n} | {r['hidden']} | {r['params']:,} | {r['steps']} | {r['test_mse']:.4f} |")
     if "charlm" in payload:
         c = payload["charlm"]
-        lines.append(f"\nChar-LM on tinyshakespeare, {c['minutes']:g} min of training each, encoder parameters "
-                     f"matched to {c['target_encoder_params']:,}:\n")
-        lines.append("| encoder | hidden | layers | encoder params | steps | val nats/char |")
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
-        for n, r in c["results"].items():
-            lines.append(f"| {n} | {r['hidden']} | {r['layers']} | {r['encoder_params']:,} | {r['steps']} | "
-                         f"{r['val_nats_per_char']:.4f} |")
+        _md_table(lines, f"Char-LM on tinyshakespeare, {c['minutes']:g} min of training each, encoder parameters "
+                  f"matched to {c['target_encoder_params']:,}",
+                  ["encoder", "hidden", "layers", "encoder params", "steps", "val nats/char"],
+                  [[n, r["hidden"], r["layers"], f"{r['encoder_params']:,}", r["steps"], f"{r['val_nats_per_char']:.4f}"]
+                   for n, r in c["results"].items()])
     if "forecast" in payload:
         f = payload["forecast"]
-        lines.append(f"\nseattle-weather temp_max one day ahead, {f['minutes']:g} min of training each, encoder "
-                     f"parameters matched to {f['target_encoder_params']:,}; {f['origins']} test origins from "
-                     f"{f['test_from']}:\n")
-        lines.append("| encoder | hidden | layers | encoder params | steps | test MASE | test MAE |")
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for n, r in f["results"].items():
-            lines.append(f"| {n} | {r['hidden']} | {r['layers']} | {r['encoder_params']:,} | {r['steps']} | "
-                         f"{r['test_mase']:.4f} | {r['test_mae']:.3f} |")
-        lines.append(f"| naive (tomorrow = today) | – | – | – | – | {f['naive']['test_mase']:.4f} | "
-                     f"{f['naive']['test_mae']:.3f} |")
+        rows = [[n, r["hidden"], r["layers"], f"{r['encoder_params']:,}", r["steps"], f"{r['test_mase']:.4f}",
+                 f"{r['test_mae']:.3f}"] for n, r in f["results"].items()]
+        rows.append(["naive (tomorrow = today)", "–", "–", "–", "–", f"{f['naive']['test_mase']:.4f}",
+                     f"{f['naive']['test_mae']:.3f}"])
+        _md_table(lines, f"seattle-weather temp_max one day ahead, {f['minutes']:g} min of training each, encoder "
+                  f"parameters matched to {f['target_encoder_params']:,}; {f['origins']} test origins from "
+                  f"{f['test_from']}",
+                  ["encoder", "hidden", "layers", "encoder params", "steps", "test MASE", "test MAE"], rows)
     if "sst2" in payload:
         c = payload["sst2"]
-        lines.append(f"\nSST-2, {c['minutes']:g} min of training each, bidirectional, encoder parameters matched to "
-                     f"{c['target_encoder_params']:,}; accuracy on the {c['dev_sentences']:,} GLUE dev sentences:\n")
-        lines.append("| encoder | hidden | layers | encoder params | steps | dev accuracy | macro-F1 |")
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for n, r in c["results"].items():
-            lines.append(f"| {n} | {r['hidden']} | {r['layers']} | {r['encoder_params']:,} | {r['steps']} | "
-                         f"{r['dev_accuracy']:.4f} | {r['dev_macro_f1']:.4f} |")
+        _md_table(lines, f"SST-2, {c['minutes']:g} min of training each, bidirectional, encoder parameters matched to "
+                  f"{c['target_encoder_params']:,}; accuracy on the {c['dev_sentences']:,} GLUE dev sentences",
+                  ["encoder", "hidden", "layers", "encoder params", "steps", "dev accuracy", "macro-F1"],
+                  [[n, r["hidden"], r["layers"], f"{r['encoder_params']:,}", r["steps"], f"{r['dev_accuracy']:.4f}",
+                    f"{r['dev_macro_f1']:.4f}"] for n, r in c["results"].items()])
     return "\n".join(lines)
 
 

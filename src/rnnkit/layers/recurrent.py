@@ -162,10 +162,13 @@ class FusedRecurrent(_Recurrent):
         step. Each layer and direction is one fused kernel call on the padded batch; the
         padding's outputs are zeroed before the next layer and at the end. Equal to
         ``forward(x, None, lengths)[0]`` (tests/layers/test_contract.py), except that the
-        dropout masks between layers are drawn differently.
+        dropout masks between layers are drawn differently. CPU only: on a GPU the packed
+        cuDNN call is kept.
         """
-        if lengths is None:
-            return self(x)[0]
+        if lengths is None or x.device.type != "cpu":
+            # cuDNN keeps all layers in one flat weight buffer and runs packed sequences well;
+            # per-layer calls on slices of it would copy the weights every time
+            return self(x, None, lengths)[0]
         check_input(x, self.input_size, lengths)
         B, T, _ = x.shape
         lengths = lengths.to(x.device, torch.long)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 import tempfile
@@ -161,6 +162,9 @@ def main() -> None:
     ap.add_argument("--speakers", default=None, help="comma-separated speakers for the LOSO part (default: all five)")
     ap.add_argument("--extra", default="", help="extra training flags, e.g. '--hidden 128'")
     ap.add_argument("--name", default=None, help="results file name (default: asr, or asr-quick)")
+    ap.add_argument("--score", nargs="+", metavar="CKPT", default=None,
+                    help="only score these trained checkpoints (greedy, beam+digits, single recordings) "
+                         "on their test split, e.g. after the evaluation sets changed")
     args = ap.parse_args()
 
     import torch
@@ -173,7 +177,26 @@ def main() -> None:
     print(f"correctness: {checks}", flush=True)
     extra = args.extra.split()
     payload = {"machine": machine(), "checks": checks, "runs": []}
-    if args.quick:
+    if args.score:
+        for ckpt in args.score:
+            cfg = json.loads((Path(ckpt) / "config.json").read_text())
+            who = cfg["data"].get("test_speaker")
+            r = {"name": f"connected-loso-{who}" if who else f"{cfg['data']['fsdd_mode']}-standard",
+                 "checkpoint": str(ckpt), "steps": cfg.get("global_step"),
+                 "greedy": score(Path(ckpt), 1, None, args.threads),
+                 "beam8_digits": score(Path(ckpt), 8, "train", args.threads)}
+            if cfg["data"]["fsdd_mode"] == "connected":
+                r["single_greedy"] = score(Path(ckpt), 1, None, args.threads, fsdd_mode="single")
+            print(f"{r['name']}: test greedy WER {r['greedy']['wer']:.4f}, beam+digits WER "
+                  f"{r['beam8_digits']['wer']:.4f}", flush=True)
+            payload["runs"].append(r)
+        loso = [r for r in payload["runs"] if "loso" in r["name"]]
+        if loso:
+            payload["loso_mean_wer"] = float(np.mean([r["greedy"]["wer"] for r in loso]))
+            payload["loso_mean_wer_beam_digits"] = float(np.mean([r["beam8_digits"]["wer"] for r in loso]))
+        head = payload["runs"][0]
+        name = args.name or "asr-scored"
+    elif args.quick:
         r = run("quick-connected", ["--hidden", "64", "--layers", "1", "--conv-channels", "8", "--batch-size", "16",
                                     "--eval-passes", "1", "--val-every", "1000", "--warmup-steps", "10",
                                     "--lr", "3e-3", *extra], 0.4, args.threads, steps=None)

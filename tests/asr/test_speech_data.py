@@ -139,3 +139,26 @@ def test_real_fsdd_standard_split_sizes():
     assert len(clips) == 2500 and {c.speaker for c in clips} == set(sp.FSDD_SPEAKERS)
     tr, va, te = sp.fsdd_split(clips)
     assert (len(tr), len(va), len(te)) == (2000, 250, 250)
+
+
+def test_connected_training_epochs_add_single_clips_as_recorded():
+    """--single-fraction: every pool clip once in a composition, plus that fraction alone (no
+    gaps, no added noise); the plan is a function of (seed, epoch)."""
+    from types import SimpleNamespace
+
+    from rnnkit.training.recipes.asr import FsddSource, SpeechDataModule
+
+    clips = _fake_clips()
+    pool = list(range(len(clips)))
+    fe = SimpleNamespace(cfg=SimpleNamespace(sample_rate=8000))
+    data = {"fsdd_mode": "connected", "min_digits": 1, "max_digits": 7, "single_fraction": 0.25}
+    dm = SpeechDataModule(FsddSource(clips), None, fe, data, seed=3, train_pool=pool)
+    items = dm.epoch_items(0)
+    alone = [it for it in items if it.snr_db == float("inf")]
+    composed = [it for it in items if it.snr_db != float("inf")]
+    assert sorted(c for it in composed for c in it.clips) == pool
+    assert len(alone) == round(0.25 * len(pool)) and all(len(it.clips) == 1 and it.gaps == (0, 0) for it in alone)
+    assert [it.clips for it in dm.epoch_items(0)] == [it.clips for it in items]
+    assert [it.clips for it in dm.epoch_items(1)] != [it.clips for it in items]
+    none = SpeechDataModule(FsddSource(clips), None, fe, {**data, "single_fraction": 0.0}, seed=3, train_pool=pool)
+    assert all(it.snr_db != float("inf") for it in none.epoch_items(0))

@@ -265,6 +265,8 @@ class ASRDataConfig:
     min_digits: int = opt(1, "--min-digits", "fsdd connected: fewest digits per utterance")
     max_digits: int = opt(7, "--max-digits", "fsdd connected: most digits per utterance")
     eval_passes: int = opt(4, "--eval-passes", "fsdd connected: validation/test sets use every held-out clip this many times")
+    single_fraction: float = opt(0.25, "--single-fraction", "fsdd connected: this fraction of the training clips is also "
+                                 "presented alone, as recorded (raw recordings have no lead-in silence or added noise)")
     batch_size: int = opt(32, "--batch-size", "utterances per batch")
     max_seconds: float = opt(30.0, "--max-seconds", "refuse audio files longer than this")
     speed_perturb: float = opt(0.1, "--speed-perturb", "training speed (and pitch) factor drawn from [1-x, 1+x]; 0 disables")
@@ -282,6 +284,7 @@ class ASRDataConfig:
         _require(1 <= self.min_digits <= self.max_digits, f"need 1 <= --min-digits <= --max-digits, got {self.min_digits}, {self.max_digits}")
         _require(self.max_digits <= 20, f"--max-digits must be <= 20, got {self.max_digits}")
         _require(self.eval_passes >= 1, f"--eval-passes must be >= 1, got {self.eval_passes}")
+        _require(0 <= self.single_fraction <= 1, f"--single-fraction must lie in [0, 1], got {self.single_fraction}")
         _require(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         _require(self.max_seconds > 0, f"--max-seconds must be > 0, got {self.max_seconds}")
         _require(0 <= self.speed_perturb < 0.5, f"--speed-perturb must lie in [0, 0.5), got {self.speed_perturb}")

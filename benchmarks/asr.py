@@ -113,10 +113,7 @@ def run(name: str, flags: list, minutes: float, threads: int, steps: int = None)
     res = {"name": name, "flags": flags, "steps": summary["global_step"], "train_minutes": round(train_min, 2),
            "train_cpu_minutes": round(cpu_min, 2),
            "val": {k: v for k, v in summary["metrics"].items() if k.startswith("val_")}}
-    for beam, words in ((1, None), (8, "train")):
-        res["greedy" if beam == 1 else "beam8_digits"] = score(out, beam, words, threads)
-    if "--fsdd-mode" not in flags or "connected" in flags:  # the connected model also reads single recordings
-        res["single_greedy"] = score(out, 1, None, threads, fsdd_mode="single")
+    res.update(score_all(out, threads))
     single = f"; single recordings acc {res['single_greedy']['accuracy']:.4f}" if "single_greedy" in res else ""
     print(f"{name}: {res['steps']} steps in {train_min:.1f} min; test greedy WER {res['greedy']['wer']:.4f} "
           f"CER {res['greedy']['cer']:.4f} acc {res['greedy']['accuracy']:.4f}; beam+digits WER "
@@ -131,6 +128,15 @@ def _run_one_thread(job: tuple) -> dict:
     torch.set_num_threads(1)
     name, flags, minutes, _, steps = job
     return run(name, flags, minutes, 1, steps)
+
+
+def score_all(out: Path, threads: int) -> dict:
+    """Greedy and beam+digits scores of a checkpoint on its test split; a connected-digit model
+    is also scored on the single recordings, as recorded."""
+    res = {"greedy": score(out, 1, None, threads), "beam8_digits": score(out, 8, "train", threads)}
+    if json.loads((out / "config.json").read_text())["data"]["fsdd_mode"] == "connected":
+        res["single_greedy"] = score(out, 1, None, threads, fsdd_mode="single")
+    return res
 
 
 def score(out: Path, beam: int, words, threads: int, fsdd_mode: str = None) -> dict:
@@ -182,11 +188,7 @@ def main() -> None:
             cfg = json.loads((Path(ckpt) / "config.json").read_text())
             who = cfg["data"].get("test_speaker")
             r = {"name": f"connected-loso-{who}" if who else f"{cfg['data']['fsdd_mode']}-standard",
-                 "checkpoint": str(ckpt), "steps": cfg.get("global_step"),
-                 "greedy": score(Path(ckpt), 1, None, args.threads),
-                 "beam8_digits": score(Path(ckpt), 8, "train", args.threads)}
-            if cfg["data"]["fsdd_mode"] == "connected":
-                r["single_greedy"] = score(Path(ckpt), 1, None, args.threads, fsdd_mode="single")
+                 "checkpoint": str(ckpt), "steps": cfg.get("global_step"), **score_all(Path(ckpt), args.threads)}
             print(f"{r['name']}: test greedy WER {r['greedy']['wer']:.4f}, beam+digits WER "
                   f"{r['beam8_digits']['wer']:.4f}", flush=True)
             payload["runs"].append(r)

@@ -35,19 +35,15 @@ def test_lines_empty_on_both_sides_are_skipped(tmp_path):
     assert pd.read_parallel(s, t).tgt == ["eins", "drei"]
 
 
-def test_different_lengths_name_the_first_unpaired_line(tmp_path):
+@pytest.mark.parametrize("src,tgt,message", [
+    ("one\ntwo\nthree\n", "eins\nzwei\n", r"a\.en: line 3 has no partner: .*a\.de ends after 2 lines"),
+    ("one\ntwo\n", "eins\n\n", r"a\.de: line 2 is empty but its partner is not"),
+], ids=["different-lengths", "empty-line-on-one-side"])
+def test_unpaired_lines_are_named(tmp_path, src, tgt, message):
     s, t = tmp_path / "a.en", tmp_path / "a.de"
-    s.write_text("one\ntwo\nthree\n", encoding="utf-8")
-    t.write_text("eins\nzwei\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"a\.en: line 3 has no partner: .*a\.de ends after 2 lines"):
-        pd.read_parallel(s, t)
-
-
-def test_empty_line_on_one_side_is_an_error(tmp_path):
-    s, t = tmp_path / "a.en", tmp_path / "a.de"
-    s.write_text("one\ntwo\n", encoding="utf-8")
-    t.write_text("eins\n\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"a\.de: line 2 is empty but its partner is not"):
+    s.write_text(src, encoding="utf-8")
+    t.write_text(tgt, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
         pd.read_parallel(s, t)
 
 

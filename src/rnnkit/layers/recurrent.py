@@ -170,11 +170,8 @@ class FusedRecurrent(_Recurrent):
             # per-layer calls on slices of it would copy the weights every time
             return self(x, None, lengths)[0]
         check_input(x, self.input_size, lengths)
-        B, T, _ = x.shape
-        lengths = lengths.to(x.device, torch.long)
-        t = torch.arange(T, device=x.device)[None, :]
-        mask = (t < lengths[:, None])[:, :, None]  # (B, T, 1)
-        rev_index = torch.where(mask[:, :, 0], lengths[:, None] - 1 - t, t)  # reverse inside each row
+        mask, rev_index = _length_mask_and_reversal(lengths, x.shape[1], x.device)
+        mask = mask[:, :, None]  # (B, T, 1)
         inp = x.masked_fill(~mask, 0.0)  # padding is never read for a real output; keep nan/inf out
         for layer in range(self.num_layers):
             ys = []
@@ -253,11 +250,7 @@ class HandRecurrent(_Recurrent):
         parts = unpack_state(self.spec, state)
         mask = rev_index = None
         if lengths is not None:
-            lengths = lengths.to(x.device, torch.long)
-            t = torch.arange(T, device=x.device)[None, :]
-            mask = t < lengths[:, None]  # (B, T)
-            # reverse each row inside its own length; padding stays where it is
-            rev_index = torch.where(mask, lengths[:, None] - 1 - t, t)
+            mask, rev_index = _length_mask_and_reversal(lengths, T, x.device)
             # zero the padding: its gradient is 0, but 0 * inf/nan in the weight gradient
             # would still be nan (the fused kernel never reads padding at all)
             x = x.masked_fill(~mask[:, :, None], 0.0)
@@ -282,6 +275,15 @@ class HandRecurrent(_Recurrent):
             if layer < self.num_layers - 1 and self.dropout > 0 and self.training:
                 inp = F.dropout(inp, self.dropout, True)
         return inp, pack_state(self.spec, [torch.stack(f) for f in finals])
+
+
+def _length_mask_and_reversal(lengths: Tensor, T: int, device) -> Tuple[Tensor, Tensor]:
+    """``mask`` (B, T), True on real steps, and ``rev_index`` (B, T): each row reversed inside
+    its own length (``lengths[b] - 1 - t``), padding positions left where they are."""
+    lengths = lengths.to(device, torch.long)
+    t = torch.arange(T, device=device)[None, :]
+    mask = t < lengths[:, None]
+    return mask, torch.where(mask, lengths[:, None] - 1 - t, t)
 
 
 def _gather_time(x: Tensor, index: Tensor) -> Tensor:

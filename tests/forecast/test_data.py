@@ -96,6 +96,23 @@ def test_categorical_covariate_is_one_hot_encoded(tmp_path):
     np.testing.assert_array_equal(onehot.sum(axis=1), 1.0)
 
 
+def test_missing_category_is_no_category_not_the_previous_one(tmp_path):
+    # e.g. no wind direction is recorded on a calm morning: filling in yesterday's would invent one
+    df = daily_frame()
+    df.loc[[0, 30], "wind"] = np.nan
+    p = write(df, tmp_path / "c.csv")
+    with pytest.raises(DataError, match=r"column 'wind' is missing at row 2; choose --missing"):
+        ts.build(spec(p, covariates="wind"))
+    for policy in ("ffill", "interpolate"):
+        d = ts.build(spec(p, covariates="wind", missing=policy))
+        onehot = d.series[0].feats[:, 1:5]
+        assert np.isfinite(onehot).all()
+        np.testing.assert_array_equal(onehot[[0, 30]], 0.0)
+        np.testing.assert_array_equal(np.delete(onehot, [0, 30], axis=0).sum(axis=1), 1.0)
+        assert len(d.windows["train"]) == len(ts.build(spec(write(daily_frame(), tmp_path / "f.csv"),
+                                                            covariates="wind", missing=policy)).windows["train"])
+
+
 def test_missing_values_policies(tmp_path):
     df = daily_frame()
     df.loc[30, "humidity"] = np.nan

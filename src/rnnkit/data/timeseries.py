@@ -600,7 +600,10 @@ def build(spec: Spec, df=None, saved: Optional[Dict[str, Any]] = None) -> TSData
         cov_num, cov_cat = [], []
         for c in spec.covariates:
             col = part[c].to_numpy()
-            col = _impute(col, spec.missing, c, spec, rows, g)
+            # a missing category is not filled in: it encodes as no category at all (all-zero
+            # one-hot), e.g. no wind direction on a calm morning; --missing error still refuses it
+            if c not in cats or spec.missing == "error":
+                col = _impute(col, spec.missing, c, spec, rows, g)
             if c in cats:
                 cov_cat.append(np.array([None if pd.isna(v) else str(v) for v in col], dtype=object))
             else:
@@ -664,7 +667,7 @@ def build(spec: Spec, df=None, saved: Optional[Dict[str, Any]] = None) -> TSData
             oh = np.zeros((len(col), len(cats[c])))
             for i, v in enumerate(col):
                 if v is None:
-                    oh[i] = np.nan
+                    continue  # no category (see above)
                 elif v in index:
                     oh[i, index[v]] = 1.0
                 elif saved is not None:  # in training, a category first seen after the split stays all-zero

@@ -69,9 +69,9 @@ def test_transcribe_goes_on_past_bad_files(trained, capsys, tmp_path):
 def test_transcribe_beam_with_training_words(trained, capsys):
     _, d, out = trained
     assert main(["transcribe", str(out), str(d / "2_bob_1.wav"), "--beam", "4", "--words", "train", "--threads", "1"]) == 0
-    line = capsys.readouterr().out.strip()
-    words = line.split("\t")[1].split()
-    assert all(w in {"one", "two", "three"} for w in words)
+    path, text = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert path.endswith("2_bob_1.wav")
+    assert all(w in {"one", "two", "three"} for w in text.split())  # whole training words only
 
 
 def test_refuses_other_task_and_bad_flags(trained, capsys):
@@ -162,3 +162,23 @@ def test_connected_model_scored_on_single_fsdd_recordings(tmp_path, monkeypatch,
     manifest.write_text(f"path,text\n{rec / '1_anna_0.wav'},one\n")
     assert main(["evaluate", str(out), "--data", str(manifest), "--fsdd-mode", "single", "--threads", "1"]) == 2
     assert "--fsdd-mode applies to --data fsdd only" in capsys.readouterr().err
+
+
+def test_recordings_too_short_for_ctc_are_reported(tmp_path, capsys):
+    # 0.1 s is 11 feature frames, 3 output frames after --subsample 4: too few for "three" (6)
+    from rnnkit.data.audio import write_wav
+
+    d = tmp_path / "digits"
+    d.mkdir()
+    for digit, seconds in ((3, 0.1), (3, 0.6), (1, 0.6), (1, 0.5)):
+        for idx in range(2):
+            write_wav(d / f"{digit}_anna_{idx}{int(seconds * 10)}.wav", tone(300 + 100 * digit, seconds), 8000)
+    assert main(["train", "asr", "--data", str(d), "--out", str(tmp_path / "o"), "--max-steps", "1",
+                 "--val-fraction", "0.1", "--seed", "3", "--speed-perturb", "0", *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "2 of 7 training recordings are too short for their transcripts after --subsample 4" in err
+    assert "--subsample 2" in err
+    assert main(["train", "asr", "--data", str(d), "--out", str(tmp_path / "o2"), "--max-steps", "1",
+                 "--val-fraction", "0.1", "--seed", "3", "--subsample", "2", "--speed-perturb", "0", *TINY]) == 0
+    assert "too short" not in capsys.readouterr().err
+

@@ -63,6 +63,25 @@ def test_ctc_loss_uses_true_lengths():
     assert loss.item() == pytest.approx(total / 4, rel=1e-5)
 
 
+@pytest.mark.parametrize("subsample", [1, 2, 4])
+def test_out_frames_matches_the_front_end(subsample):
+    front = asr.ConvSubsampling(16, 2, subsample)
+    n = torch.arange(1, 60)
+    assert front.out_lengths(n).tolist() == [asr.out_frames(int(k), subsample) for k in n]
+    y, lengths = front(torch.zeros(1, 23, 16), torch.tensor([23]))
+    assert y.shape[1] == lengths[0] == asr.out_frames(23, subsample)
+
+
+@pytest.mark.parametrize("labels", [[1, 2, 3], [1, 1], [2, 3, 3, 3, 1], [4, 4, 4]])
+def test_ctc_min_frames_is_where_the_loss_becomes_finite(labels):
+    need = asr.ctc_min_frames(labels)
+    assert need == len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
+    lp = torch.log_softmax(torch.randn(need, 1, 6, dtype=torch.float64), -1)
+    for t, finite in ((need - 1, False), (need, True)):
+        loss = F.ctc_loss(lp[:t], torch.tensor(labels), torch.tensor([t]), torch.tensor([len(labels)]), blank=0)
+        assert math.isfinite(loss.item()) is finite
+
+
 def test_model_overfits_a_batch_and_greedy_decodes_it():
     enc, task = _tiny(subsample=2)
     rng = np.random.default_rng(2)
@@ -124,6 +143,15 @@ def test_word_constraint_keeps_only_vocabulary_words():
     assert free != constrained
     words = [tuple(g) for k, g in itertools.groupby(constrained, lambda u: u == 1) if not k]
     assert words and all(w in {(2, 3), (3,)} for w in words)
+
+
+def test_word_constraint_never_returns_an_unfinished_word():
+    # units: 1 = space, 2 = a, 3 = b; allowed words: "ab", "b"; the frames spell "b a" and stop
+    c = asr.WordConstraint.from_words([[2, 3], [3]], space=1)
+    lp = np.log(np.array([[0.02, 0.02, 0.02, 0.94], [0.02, 0.94, 0.02, 0.02], [0.02, 0.02, 0.94, 0.02]]))
+    assert asr.beam_decode(lp, 1, c) == [3]
+    assert asr.beam_decode(lp[2:], 1, c) == []
+    assert asr.beam_decode(lp, 1) == [3, 1, 2]
 
 
 def test_forced_alignment_and_word_times():

@@ -57,13 +57,15 @@ def cmd_train(args) -> int:
     m = summary.get("metrics", {})
     line = f"done: step {summary['global_step']}, checkpoint {summary['out']}"
     if m.get("val_wer") is not None:  # asr
-        line += f", val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}, CTC loss {m.get('val_loss', float('nan')):.4f}"
+        line += f", val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}"
+        line += f", CTC loss {m['val_loss']:.4f}" if "val_loss" in m else ""
     elif m.get("val_accuracy") is not None:  # classifiers
         line += f", val accuracy {m['val_accuracy']:.4f}, macro-F1 {m['val_macro_f1']:.4f}, loss {m['val_loss']:.4f}"
     elif m.get("val_mase") is not None or m.get("val_auc") is not None:  # forecast
         line += ", " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_") and k != "val_bpc")
     elif m.get("val_bleu") is not None:  # seq2seq
-        line += f", val BLEU {m['val_bleu']:.2f} (greedy), chrF {m['val_chrf']:.2f}, loss {m.get('val_loss', float('nan')):.4f}"
+        line += f", val BLEU {m['val_bleu']:.2f} (greedy), chrF {m['val_chrf']:.2f}"
+        line += f", loss {m['val_loss']:.4f}" if "val_loss" in m else ""
     elif m.get("val_loss") is not None:
         line += f", val loss {m['val_loss']:.4f} nats/char ({m['val_bpc']:.4f} bits/char)"
     print(line)

@@ -45,6 +45,13 @@ def _mask_time(x: Tensor, lengths: Tensor) -> Tensor:
     return x * (t[None, :] < lengths[:, None]).to(x.dtype)[:, None, :, None]
 
 
+def out_frames(n: int, subsample: int) -> int:
+    """Output frames of the front end for an ``n``-frame input (as :meth:`ConvSubsampling.out_lengths`)."""
+    for s in TIME_STRIDES[subsample]:
+        n = (n - 1) // s + 1
+    return n
+
+
 class ConvSubsampling(nn.Module):
     """Two 3x3 convolutions, stride 2 in frequency and ``subsample`` in time overall."""
 
@@ -63,6 +70,7 @@ class ConvSubsampling(nn.Module):
         for s in self.strides:
             lengths = _conv_len(lengths, s)
         return lengths
+
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
         h = _mask_time(x.unsqueeze(1), lengths)  # (B, 1, T, M)
@@ -105,6 +113,13 @@ class ASRTask(nn.Module):
                           reduction="sum", zero_infinity=True)
         n = int(label_lengths.sum())
         return loss / max(n, 1), {"tokens": float(n)}
+
+
+def ctc_min_frames(ids: Sequence[int]) -> int:
+    """Fewest output frames CTC needs to emit ``ids``: one per unit, plus a blank between
+    two equal neighbours ("three" needs 6). With fewer, the utterance has no valid path:
+    its loss is infinite (zeroed in training) and it can never be transcribed in full."""
+    return len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
 
 
 def build(model_cfg: dict, n_units: int) -> Tuple[Encoder, ASRTask]:
@@ -250,6 +265,10 @@ def beam_decode(lp: np.ndarray, beam_size: int = 8, constraint: Optional[WordCon
         for p, _ in ranked:
             if constraint.complete(p):
                 return list(p)
+        # no beam ends on a word: drop the unfinished last word of the best (and its space)
+        best = ranked[0][0]
+        cut = len(best) - len(constraint._last_word(best))
+        return list(best[:max(cut - 1, 0)])
     return list(ranked[0][0])
 
 

@@ -10,6 +10,7 @@ fixed seed, independent of the run's), featurised once, never augmented.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -248,6 +249,18 @@ def score(encoder, task, units: sp.Units, feats: Sequence[np.ndarray], texts: Se
     return m, hyps
 
 
+def too_short(source, items: Sequence, units: sp.Units, fe: LogMel, subsample: int, speed_perturb: float) -> Tuple[int, int]:
+    """How many ``items`` have fewer output frames than CTC needs for their transcript
+    (:func:`~rnnkit.tasks.asr.ctc_min_frames`): as recorded, and at the fastest speed perturbation."""
+    short = short_fast = 0
+    for it in items:
+        need = asr.ctc_min_frames(units.encode(source.text(it)))
+        n = source.length(it)
+        short += asr.out_frames(fe.frames(n), subsample) < need
+        short_fast += asr.out_frames(fe.frames(int(n / (1 + speed_perturb))), subsample) < need
+    return short, short_fast
+
+
 def word_constraint(units: sp.Units, words: Sequence[str]):
     return asr.WordConstraint.from_words([units.encode(w) for w in words], units.space)
 
@@ -271,6 +284,17 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
         info_train = f"{len(train_items)} utterances"
         train_texts = sorted({w for it in train_items for w in sp.normalise_text(it.text).split()})
         test_items = []
+    # single recordings are presented alone in single mode, and some of them in connected mode
+    alone = (train_items if pool is None else sp.single_plan(source.clips, pool)
+             if d["fsdd_mode"] == "single" or d.get("single_fraction", 0) > 0 else [])
+    short, short_fast = too_short(source, alone, units, fe, model["subsample"], d["speed_perturb"])
+    if short_fast:
+        print(f"rnnkit: {short} of {len(alone)} training recordings are too short for their transcripts after "
+              f"--subsample {model['subsample']} ({short_fast} when sped up by --speed-perturb {d['speed_perturb']}): "
+              f"CTC needs one output frame per unit, plus one between repeated units; those add nothing to "
+              f"training and cannot be transcribed in full" + ("; --subsample 2 gives them twice the frames"
+                                                               if model["subsample"] == 4 else ""),
+              file=sys.stderr, flush=True)
     val_labels = check_transcripts(units, source, val_items, "validation data")
     val_feats = featurise(source, val_items, fe)
     encoder, task = asr.build(model, len(units))

@@ -132,7 +132,38 @@ def rain(steps: int, seeds, tmp: Path) -> dict:
     res.update(lrs)
     res["baseline"] = min(lrs, key=lambda k: lrs[k]["val_log_loss"])
     res["reliability"] = fc.reliability(label, prob)
+    res["lr_variants"] = lr_variants(data)
     return res
+
+
+NUMERIC = ("MinTemp,MaxTemp,Rainfall,WindGustSpeed,WindSpeed9am,WindSpeed3pm,Humidity9am,Humidity3pm,"
+           "Pressure9am,Pressure3pm,Temp9am,Temp3pm,RainToday")
+
+
+def lr_variants(data) -> list:
+    """Logistic regression over window length and input set, validation log loss next to the
+    test scores: does what validation prefers on this data also win on the test year? The
+    last row is the issue's configuration (last day, numeric inputs, refitted on all the
+    years before the test year)."""
+    from sklearn.metrics import log_loss
+
+    from rnnkit.data import timeseries as ts
+    from rnnkit.tasks import forecast as fc
+    from rnnkit.tasks import forecast_baselines as fb
+
+    out = []
+    for inputs, cov in (("all 16", None), ("numeric 13 (no wind directions)", NUMERIC)):
+        for lookback in (1, 3, 7):
+            for refit in ((False, True) if (lookback, cov) == (1, NUMERIC) else (False,)):
+                over = {"lookback": lookback, **({"covariates": cov.split(",")} if cov else {})}
+                d = ts.build(ts.Spec(**{**data.state["spec"], **over}))
+                p_val, _ = fb.logistic_regression(d, "val")
+                p_test, info = fb.logistic_regression(d, "test", refit=refit)
+                m = fc.event_metrics(fb.event_labels(d, "test"), p_test)
+                out.append({"inputs": inputs, "lookback": lookback, "refit_train_val": refit, "C": info["C"],
+                            "val_log_loss": float(log_loss(fb.event_labels(d, "val"), p_val, labels=[0, 1])),
+                            "test_roc_auc": m["roc_auc"], "test_brier": m["brier"]})
+    return out
 
 
 def ridge_ar(data, p: int = 14) -> "np.ndarray":

@@ -174,8 +174,10 @@ def _flat(data, split: str) -> np.ndarray:
     return data.batch(np.arange(n), split)["x"].reshape(n, -1) if n else np.zeros((0, 0))
 
 
-def logistic_regression(data, split: str, grid: Sequence[float] = (0.001, 0.01, 0.1, 1.0)) -> Tuple[np.ndarray, Dict[str, Any]]:
-    """Logistic regression on the flattened lagged window (L x C features); C tuned on validation."""
+def logistic_regression(data, split: str, grid: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
+                        refit: bool = False) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Logistic regression on the flattened lagged window (L x C features); C tuned on validation.
+    ``refit``: the chosen C is refitted on the training and validation windows together."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
 
@@ -190,6 +192,8 @@ def logistic_regression(data, split: str, grid: Sequence[float] = (0.001, 0.01, 
                 best_c, best = c, ll
     else:
         best_c = 0.01
+    if refit and len(data.windows["val"]) and split != "val":
+        Xtr, ytr = np.vstack([Xtr, _flat(data, "val")]), np.concatenate([ytr, event_labels(data, "val")])
     model = LogisticRegression(C=best_c, max_iter=2000).fit(Xtr, ytr)
     return model.predict_proba(_flat(data, split))[:, 1], {"C": best_c}
 

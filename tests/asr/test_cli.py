@@ -182,3 +182,21 @@ def test_recordings_too_short_for_ctc_are_reported(tmp_path, capsys):
                  "--val-fraction", "0.1", "--seed", "3", "--subsample", "2", "--speed-perturb", "0", *TINY]) == 0
     assert "too short" not in capsys.readouterr().err
 
+
+def test_training_without_a_validation_split(tmp_path, capsys, monkeypatch):
+    """--val-recordings 0 (a final run on the whole training set): no validation metrics, and
+    evaluate still scores the test split."""
+    from tests.asr.conftest import SHARED_FSDD
+
+    if not SHARED_FSDD.is_dir():
+        pytest.skip("../shared/datasets/fsdd is absent")
+    out = tmp_path / "o"
+    assert main(["train", "asr", "--data", "fsdd", "--fsdd-mode", "single", "--val-recordings", "0",
+                 "--out", str(out), "--max-steps", "1", *TINY]) == 0
+    cap = capsys.readouterr()
+    assert "val WER" not in cap.out and "Traceback" not in cap.err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"]["val_recordings"] == 0 and not any(k.startswith("val_") for k in cfg["metrics"])
+    assert main(["evaluate", str(out), "--json", "--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["utterances"] == 250
+

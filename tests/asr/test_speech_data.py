@@ -114,6 +114,9 @@ def test_fsdd_split_standard_and_leave_one_out():
     assert {clips[i].speaker for i in tr + va} == {"a"}
     with pytest.raises(DataError, match="not an FSDD speaker"):
         sp.fsdd_split(clips, "zed")
+    # --val-recordings 0: the whole standard training set (5..), no validation
+    tr, va, te = sp.fsdd_split(clips, None, val_recordings=0)
+    assert va == [] and {clips[i].index for i in tr} == set(range(5, 12)) and len(tr) + len(te) == len(clips)
 
 
 def test_connected_composition_uses_each_clip_once_with_true_transcripts():

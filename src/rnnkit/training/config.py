@@ -261,7 +261,8 @@ class ASRDataConfig:
                          choices=("connected", "single"))
     test_speaker: Optional[str] = opt(None, "--test-speaker", "fsdd: leave this speaker out for testing (default: the standard split, recordings 0-4)")
     val_recordings: int = opt(5, "--val-recordings", "fsdd: recordings per speaker and digit held out for validation "
-                              "(standard split: 5..; leave-one-speaker-out: 0..)")
+                              "(standard split: 5..; leave-one-speaker-out: 0..); 0: none, train on all of them "
+                              "(a final run with settings already chosen on validation)")
     min_digits: int = opt(1, "--min-digits", "fsdd connected: fewest digits per utterance")
     max_digits: int = opt(7, "--max-digits", "fsdd connected: most digits per utterance")
     eval_passes: int = opt(4, "--eval-passes", "fsdd connected: validation/test sets use every held-out clip this many times")
@@ -280,7 +281,7 @@ class ASRDataConfig:
     def __post_init__(self) -> None:
         _require(0 < self.val_fraction < 1, f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
         _require(self.fsdd_mode in ("connected", "single"), f"--fsdd-mode must be connected or single, got {self.fsdd_mode!r}")
-        _require(1 <= self.val_recordings <= 40, f"--val-recordings must lie in [1, 40], got {self.val_recordings}")
+        _require(0 <= self.val_recordings <= 40, f"--val-recordings must lie in [0, 40], got {self.val_recordings}")
         _require(1 <= self.min_digits <= self.max_digits, f"need 1 <= --min-digits <= --max-digits, got {self.min_digits}, {self.max_digits}")
         _require(self.max_digits <= 20, f"--max-digits must be <= 20, got {self.max_digits}")
         _require(self.eval_passes >= 1, f"--eval-passes must be >= 1, got {self.eval_passes}")

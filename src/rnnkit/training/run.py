@@ -78,6 +78,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*litlogger.*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning vs torch 2.13 pytree API
+    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")  # no validation split
 
 
 def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = False,

@@ -302,6 +302,8 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
     val_texts = [source.text(it) for it in val_items]
 
     def final_eval(module) -> Dict[str, float]:
+        if not val_feats:  # --val-recordings 0
+            return {}
         m, _ = score(module.encoder, module.task, units, val_feats, val_texts)
         return {"val_wer": m["wer"], "val_cer": m["cer"], "val_accuracy": m["accuracy"]}
 

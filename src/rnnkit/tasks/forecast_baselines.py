@@ -176,26 +176,25 @@ def _flat(data, split: str) -> np.ndarray:
 
 def logistic_regression(data, split: str, grid: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
                         refit: bool = False) -> Tuple[np.ndarray, Dict[str, Any]]:
-    """Logistic regression on the flattened lagged window (L x C features); C tuned on validation.
-    ``refit``: the chosen C is refitted on the training and validation windows together."""
+    """Logistic regression on the flattened lagged window (L x C features), fitted on the
+    training windows with C tuned on the validation windows (0.01 when there are none);
+    ``info`` holds C and, when tuned, the validation log loss of that C. ``refit``: the chosen
+    C is refitted on the training and validation windows together before predicting ``split``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
 
     Xtr, ytr = _flat(data, "train"), event_labels(data, "train")
-    best_c, best = grid[0], np.inf
-    if len(data.windows["val"]) and split != "val":
+    info: Dict[str, Any] = {"C": 0.01}
+    if len(data.windows["val"]):
         Xva, yva = _flat(data, "val"), event_labels(data, "val")
-        for c in grid:
-            m = LogisticRegression(C=c, max_iter=2000).fit(Xtr, ytr)
-            ll = log_loss(yva, m.predict_proba(Xva)[:, 1], labels=[0, 1])
-            if ll < best:
-                best_c, best = c, ll
-    else:
-        best_c = 0.01
-    if refit and len(data.windows["val"]) and split != "val":
-        Xtr, ytr = np.vstack([Xtr, _flat(data, "val")]), np.concatenate([ytr, event_labels(data, "val")])
-    model = LogisticRegression(C=best_c, max_iter=2000).fit(Xtr, ytr)
-    return model.predict_proba(_flat(data, split))[:, 1], {"C": best_c}
+        losses = {c: log_loss(yva, LogisticRegression(C=c, max_iter=2000).fit(Xtr, ytr).predict_proba(Xva)[:, 1],
+                              labels=[0, 1]) for c in grid}
+        best = min(losses, key=losses.get)
+        info = {"C": best, "val_log_loss": float(losses[best])}
+        if refit and split != "val":
+            Xtr, ytr = np.vstack([Xtr, Xva]), np.concatenate([ytr, yva])
+    model = LogisticRegression(C=info["C"], max_iter=2000).fit(Xtr, ytr)
+    return model.predict_proba(_flat(data, split))[:, 1], info
 
 
 # ------------------------------------------------------------------------------------------

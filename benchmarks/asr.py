@@ -4,6 +4,7 @@
     python benchmarks/asr.py --minutes 20       # full: single digits, connected (standard split),
                                                 # connected leave-one-speaker-out for each speaker
     python benchmarks/asr.py --minutes 20 --only connected
+    python benchmarks/asr.py --only single --steps 4000 --extra "--config configs/asr-fsdd-single.yaml"
 
 Correctness checks (before any timing): prefix beam search == brute-force most probable
 labelling on tiny random posteriors; a padded batch gives each utterance exactly its
@@ -102,15 +103,17 @@ def run(name: str, flags: list, minutes: float, threads: int, steps: int = None)
     args = p.parse_args(["train", "asr", "--out", str(out), *budget, "--threads", str(threads), "--no-progress",
                          "--logger", "csv", *flags])
     from rnnkit.cli.common import overrides_from
+    from rnnkit.training.config import load_yaml
 
     overrides = overrides_from(args)
     overrides.setdefault("run", {})["progress"] = False
-    cfg = build_config({}, overrides, task="asr")
+    cfg = build_config(load_yaml(Path(args.config), "asr") if args.config else {}, overrides, task="asr")
     t0, c0 = time.perf_counter(), time.process_time()
     summary = train(cfg)
     train_min = (time.perf_counter() - t0) / 60
     cpu_min = (time.process_time() - c0) / 60  # this process's own CPU time (a loaded machine)
-    res = {"name": name, "flags": flags, "steps": summary["global_step"], "train_minutes": round(train_min, 2),
+    res = {"name": name, "flags": flags, "config": settings(json.loads((out / "config.json").read_text())),
+           "steps": summary["global_step"], "train_minutes": round(train_min, 2),
            "train_cpu_minutes": round(cpu_min, 2),
            "val": {k: v for k, v in summary["metrics"].items() if k.startswith("val_")}}
     res.update(score_all(out, threads))
@@ -119,6 +122,13 @@ def run(name: str, flags: list, minutes: float, threads: int, steps: int = None)
           f"CER {res['greedy']['cer']:.4f} acc {res['greedy']['accuracy']:.4f}; beam+digits WER "
           f"{res['beam8_digits']['wer']:.4f}{single}", flush=True)
     return res
+
+
+def settings(config: dict) -> dict:
+    """A checkpoint's model, data and optimiser settings, without the unit table and word list."""
+    train = config.get("train", {})
+    return {"seed": config["data"].get("seed"), "model": train.get("model", config["model"]), "optim": train.get("optim", {}),
+            "data": {k: v for k, v in train.get("data", config["data"]).items() if k not in ("units", "words")}}
 
 
 def _run_one_thread(job: tuple) -> dict:
@@ -132,26 +142,56 @@ def _run_one_thread(job: tuple) -> dict:
 
 def score_all(out: Path, threads: int) -> dict:
     """Greedy and beam+digits scores of a checkpoint on its test split; a connected-digit model
-    is also scored on the single recordings, as recorded."""
+    is also scored on the single recordings, as recorded, a single-digit one on its validation split."""
     res = {"greedy": score(out, 1, None, threads), "beam8_digits": score(out, 8, "train", threads)}
-    if json.loads((out / "config.json").read_text())["data"]["fsdd_mode"] == "connected":
+    data = json.loads((out / "config.json").read_text())["data"]
+    if data["fsdd_mode"] == "connected":
         res["single_greedy"] = score(out, 1, None, threads, fsdd_mode="single")
+        res["single_beam8_digits"] = score(out, 8, "train", threads, fsdd_mode="single")
+    # a single-digit model (trained on single recordings, or on one-digit compositions): what
+    # selection sees, the single validation recordings, greedy and with the digit beam
+    if data["val_recordings"] and (data["fsdd_mode"] == "single" or data["max_digits"] == 1):
+        res["val_greedy"] = score(out, 1, None, threads, fsdd_mode="single", split="val")
+        res["val_beam8_digits"] = score(out, 8, "train", threads, fsdd_mode="single", split="val")
     return res
 
 
-def score(out: Path, beam: int, words, threads: int, fsdd_mode: str = None) -> dict:
+def score(out: Path, beam: int, words, threads: int, fsdd_mode: str = None, split: str = "test") -> dict:
     from rnnkit.cli.transcribe import Recogniser
     from rnnkit.training.recipes import asr as recipe
 
     rec = Recogniser(str(out), beam, words, threads)
     data = {**rec.data_cfg, "fsdd_mode": fsdd_mode or rec.data_cfg["fsdd_mode"]}
-    source, _, _, test_items = recipe.fsdd_sets(data, rec.model_cfg["sample_rate"])
+    source, _, val_items, test_items = recipe.fsdd_sets(data, rec.model_cfg["sample_rate"])
+    test_items = val_items if split == "val" else test_items
     feats = recipe.featurise(source, test_items, rec.fe)
     t0 = time.perf_counter()
     m, _ = recipe.score(rec.encoder, rec.task, rec.units, feats, [source.text(i) for i in test_items],
                         rec.decoder, rec.beam, rec.constraint)
     m["decode_seconds"] = round(time.perf_counter() - t0, 2)
     return m
+
+
+def validation_from(first: int) -> None:
+    """Standard split with validation on recordings ``first``..``first + 4`` of every speaker and
+    digit instead of 5-9 (a second validation fold); training keeps the rest of 5-49, test 0-4."""
+    from rnnkit.data import speech as sp
+
+    if not 10 <= first <= 45:
+        raise SystemExit(f"--val-from must lie in [10, 45], got {first}")
+    standard = sp.fsdd_split
+
+    def split(clips, test_speaker=None, val_recordings=5):
+        if test_speaker is not None:
+            return standard(clips, test_speaker, val_recordings)
+        if val_recordings != 5:
+            raise SystemExit(f"--val-from needs --val-recordings 5 (the run asks for {val_recordings})")
+        train, val, test = [], [], []
+        for i, c in enumerate(clips):
+            (test if c.index < 5 else val if first <= c.index < first + 5 else train).append(i)
+        return train, val, test
+
+    sp.fsdd_split = split  # the recipe looks it up at call time
 
 
 def main() -> None:
@@ -167,6 +207,8 @@ def main() -> None:
                     help="run only these parts (repeatable; default: all)")
     ap.add_argument("--speakers", default=None, help="comma-separated speakers for the LOSO part (default: all five)")
     ap.add_argument("--extra", default="", help="extra training flags, e.g. '--hidden 128'")
+    ap.add_argument("--val-from", type=int, default=None,
+                    help="standard split: validate on recordings N..N+4 instead of 5-9 (a second fold for selection)")
     ap.add_argument("--name", default=None, help="results file name (default: asr, or asr-quick)")
     ap.add_argument("--score", nargs="+", metavar="CKPT", default=None,
                     help="only score these trained checkpoints (greedy, beam+digits, single recordings) "
@@ -178,17 +220,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from rnnkit.data.speech import FSDD_SPEAKERS
 
+    if args.val_from is not None:
+        validation_from(args.val_from)
     t0 = time.perf_counter()
     checks = check_correctness()
     print(f"correctness: {checks}", flush=True)
     extra = args.extra.split()
-    payload = {"machine": machine(), "checks": checks, "runs": []}
+    if any(f == "--config" or f.startswith("--config=") for f in extra) and args.only != ["single"]:
+        raise SystemExit("--extra '--config FILE' is for the single-digit model: add --only single")
+    payload = {"machine": machine(), "checks": checks, "runs": [],
+               "validation_recordings": f"{args.val_from}-{args.val_from + 4}" if args.val_from else "5-9"}
     if args.score:
         for ckpt in args.score:
             cfg = json.loads((Path(ckpt) / "config.json").read_text())
             who = cfg["data"].get("test_speaker")
-            r = {"name": f"connected-loso-{who}" if who else f"{cfg['data']['fsdd_mode']}-standard",
-                 "checkpoint": str(ckpt), "steps": cfg.get("global_step"), **score_all(Path(ckpt), args.threads)}
+            single = cfg["data"]["fsdd_mode"] == "single" or cfg["data"]["max_digits"] == 1
+            r = {"name": f"connected-loso-{who}" if who else "single-standard" if single else "connected-standard",
+                 "checkpoint": str(ckpt), "steps": cfg.get("global_step"), "config": settings(cfg),
+                 **score_all(Path(ckpt), args.threads)}
             print(f"{r['name']}: test greedy WER {r['greedy']['wer']:.4f}, beam+digits WER "
                   f"{r['beam8_digits']['wer']:.4f}", flush=True)
             payload["runs"].append(r)
@@ -209,7 +258,9 @@ def main() -> None:
         parts = args.only or ["single", "connected", "loso"]
         head = None
         if "single" in parts:
-            r = run("single-standard", ["--fsdd-mode", "single", *extra], args.minutes, args.threads, args.steps)
+            # the single-digit model: --fsdd-mode single, or what --extra "--config FILE" says
+            flags = extra if any(f.split("=")[0] == "--config" for f in extra) else ["--fsdd-mode", "single", *extra]
+            r = run("single-standard", flags, args.minutes, args.threads, args.steps)
             payload["runs"].append(r)
         if "connected" in parts:
             head = run("connected-standard", list(extra), args.minutes, args.threads, args.steps)
@@ -231,6 +282,9 @@ def main() -> None:
             payload["loso_mean_wer_beam_digits"] = float(np.mean([r["beam8_digits"]["wer"] for r in loso]))
         head = head or payload["runs"][0]
         name = args.name or "asr"
+    for r in payload["runs"]:
+        none = r["config"]["data"]["val_recordings"] == 0 and not r["config"]["data"].get("test_speaker")
+        r["validation_recordings"] = "none (trained on 5-49)" if none else payload["validation_recordings"]
     payload["seconds"] = round(time.perf_counter() - t0, 1)
     path = write_json(name, payload)
     print(f"wrote {path}")

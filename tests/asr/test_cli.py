@@ -199,4 +199,6 @@ def test_training_without_a_validation_split(tmp_path, capsys, monkeypatch):
     assert cfg["data"]["val_recordings"] == 0 and not any(k.startswith("val_") for k in cfg["metrics"])
     assert main(["evaluate", str(out), "--json", "--threads", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["utterances"] == 250
-
+    assert main(["evaluate", str(out), "--split", "val", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no validation split" in err and "Traceback" not in err

@@ -190,6 +190,9 @@ def evaluate_asr(args) -> int:
                  "max_digits": 7, "eval_passes": 4}
         if getattr(args, "fsdd_mode", None):
             d = {**d, "fsdd_mode": args.fsdd_mode}
+        if split == "val" and d.get("val_recordings", 5) == 0:
+            raise ConfigError(f"{args.checkpoint}: trained with --val-recordings 0, so it has no validation split; "
+                              "score --split test")
         source, _, val_items, test_items = recipe.fsdd_sets(d, sr)
         items = val_items if split == "val" else test_items
         scope = (f"fsdd {d['fsdd_mode']} {split}, "

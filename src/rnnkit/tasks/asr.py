@@ -206,7 +206,7 @@ class WordConstraint:
         ws = {tuple(w) for w in words if len(w)}
         return cls(space, frozenset(w[:k] for w in ws for k in range(len(w) + 1)), frozenset(ws))
 
-    def _last_word(self, prefix: Tuple[int, ...]) -> Tuple[int, ...]:
+    def last_word(self, prefix: Tuple[int, ...]) -> Tuple[int, ...]:
         try:
             k = len(prefix) - 1 - prefix[::-1].index(self.space)
         except ValueError:
@@ -214,13 +214,13 @@ class WordConstraint:
         return prefix[k + 1:]
 
     def allows(self, prefix: Tuple[int, ...], unit: int) -> bool:
-        word = self._last_word(prefix)
+        word = self.last_word(prefix)
         if unit == self.space:
             return len(word) > 0 and word in self.words
         return word + (unit,) in self.prefixes
 
     def complete(self, prefix: Tuple[int, ...]) -> bool:
-        w = self._last_word(prefix)
+        w = self.last_word(prefix)
         return not w or w in self.words
 
 
@@ -267,7 +267,7 @@ def beam_decode(lp: np.ndarray, beam_size: int = 8, constraint: Optional[WordCon
                 return list(p)
         # no beam ends on a word: drop the unfinished last word of the best (and its space)
         best = ranked[0][0]
-        cut = len(best) - len(constraint._last_word(best))
+        cut = len(best) - len(constraint.last_word(best))
         return list(best[:max(cut - 1, 0)])
     return list(ranked[0][0])
 

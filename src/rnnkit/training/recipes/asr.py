@@ -289,11 +289,14 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
              if d["fsdd_mode"] == "single" or d.get("single_fraction", 0) > 0 else [])
     short, short_fast = too_short(source, alone, units, fe, model["subsample"], d["speed_perturb"])
     if short_fast:
+        sped = f" ({short_fast} when sped up by --speed-perturb {d['speed_perturb']})" if d["speed_perturb"] else ""
+        shown = ("presented alone" if pool is None or d["fsdd_mode"] == "single" else
+                 f"presented alone (--single-fraction {d['single_fraction']} of them each epoch; inside "
+                 f"compositions they have room)")
         print(f"rnnkit: {short} of {len(alone)} training recordings are too short for their transcripts after "
-              f"--subsample {model['subsample']} ({short_fast} when sped up by --speed-perturb {d['speed_perturb']}): "
-              f"CTC needs one output frame per unit, plus one between repeated units; those add nothing to "
-              f"training and cannot be transcribed in full" + ("; --subsample 2 gives them twice the frames"
-                                                               if model["subsample"] == 4 else ""),
+              f"--subsample {model['subsample']}{sped}: CTC needs one output frame per unit, plus one between "
+              f"repeated units; {shown}, they add nothing to training and cannot be transcribed in full"
+              + ("; --subsample 2 gives them twice the frames" if model["subsample"] == 4 else ""),
               file=sys.stderr, flush=True)
     val_labels = check_transcripts(units, source, val_items, "validation data")
     val_feats = featurise(source, val_items, fe)

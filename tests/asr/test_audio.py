@@ -112,6 +112,24 @@ def test_logmel_frames_and_tone_channel():
     assert np.all(np.abs(z.std(axis=0) - 1) < 1e-2 + (low.std(axis=0) < 1e-3))
 
 
+@pytest.mark.parametrize("alpha", [0.9, 0.95, 1.05, 1.1])
+def test_vtlp_warp_is_piecewise_linear_and_keeps_the_band(alpha):
+    f = np.linspace(0, 4000, 129)
+    g = audio.vtlp_frequencies(f, alpha, 4000.0)
+    assert g[0] == 0 and g[-1] == pytest.approx(4000) and np.all(np.diff(g) > 0)
+    knee = 0.8 * 4000 * min(alpha, 1) / alpha
+    np.testing.assert_allclose(g[f <= knee], alpha * f[f <= knee])
+
+
+def test_vtlp_moves_a_tone_up_or_down_the_mel_channels():
+    fe = audio.LogMel(audio.FeatureConfig(8000, 40, 25, 10))
+    x = tone(1000, 0.5)
+    peak = {w: fe(x, w).mean(axis=0).argmax() for w in (0.9, 1.0, 1.1)}
+    assert peak[0.9] < peak[1.0] < peak[1.1]
+    np.testing.assert_array_equal(fe(x, 1.0), fe(x))
+    assert fe.mel_for(1.1002) is fe.mel_for(1.1)  # warps share a cached matrix per 0.005
+
+
 def test_speed_perturb_and_noise():
     x = tone(400, 1.0)
     assert len(audio.speed_perturb(x, 1.1)) == pytest.approx(8000 / 1.1, abs=2)

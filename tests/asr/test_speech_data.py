@@ -165,3 +165,27 @@ def test_connected_training_epochs_add_single_clips_as_recorded():
     assert [it.clips for it in dm.epoch_items(1)] != [it.clips for it in items]
     none = SpeechDataModule(FsddSource(clips), None, fe, {**data, "single_fraction": 0.0}, seed=3, train_pool=pool)
     assert all(it.snr_db != float("inf") for it in none.epoch_items(0))
+
+
+def test_vtlp_augmentation_is_seeded_and_off_by_default():
+    """--vtlp draws one warp per utterance from its (seed, epoch, batch, position) generator;
+    without it the random stream (speed, noise, SpecAugment) is what it always was."""
+    from rnnkit.data.audio import FeatureConfig, LogMel
+    from rnnkit.data.speech import Units
+    from rnnkit.training.recipes.asr import FsddSource, SpeechDataModule
+
+    clips = _fake_clips()
+    data = {"fsdd_mode": "single", "speed_perturb": 0.1, "noise_snr": 15.0, "spec_augment": True, "freq_masks": 2,
+            "freq_width": 6, "time_masks": 2, "time_width": 8}
+    fe = LogMel(FeatureConfig(8000, 16))
+
+    def module(**extra):
+        return SpeechDataModule(FsddSource(clips), Units("chars"), fe, {**data, **extra}, seed=3, train_pool=[0])
+
+    key = (3, 0, 0, 0)
+    it = module().epoch_items(0)[0]
+    plain, _ = module().augmented(it, key)  # a checkpoint from before --vtlp existed
+    np.testing.assert_array_equal(module(vtlp=0.0).augmented(it, key)[0], plain)
+    warped, _ = module(vtlp=0.1).augmented(it, key)
+    np.testing.assert_array_equal(module(vtlp=0.1).augmented(it, key)[0], warped)
+    assert not np.array_equal(warped, plain)

@@ -29,7 +29,7 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -197,13 +197,26 @@ def mel_to_hz(m):
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
+def vtlp_frequencies(freqs: np.ndarray, alpha: float, nyquist: float, boundary: float = 0.8) -> np.ndarray:
+    """Vocal-tract length perturbation (Jaitly & Hinton 2013), Kaldi's piecewise-linear warp:
+    ``f -> alpha f`` up to ``boundary * nyquist * min(alpha, 1) / alpha``, then a straight line
+    that keeps the Nyquist frequency in place, so no energy leaves the band."""
+    knee = boundary * nyquist * min(alpha, 1.0) / alpha
+    top = (nyquist - alpha * knee) / (nyquist - knee)
+    return np.where(freqs <= knee, alpha * freqs, nyquist - top * (nyquist - freqs))
+
+
 def mel_matrix(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 20.0,
-               f_max: Optional[float] = None) -> np.ndarray:
-    """Triangular mel filters ``(n_mels, n_fft // 2 + 1)`` on the HTK mel scale, peak 1."""
+               f_max: Optional[float] = None, warp: float = 1.0) -> np.ndarray:
+    """Triangular mel filters ``(n_mels, n_fft // 2 + 1)`` on the HTK mel scale, peak 1.
+    ``warp`` != 1 reads each FFT bin at its VTLP-warped frequency (:func:`vtlp_frequencies`):
+    above 1 the spectrum moves up, as from a shorter vocal tract."""
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got {f_min}, {f_max}, {sample_rate}")
     freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    if warp != 1.0:
+        freqs = vtlp_frequencies(freqs, warp, sample_rate / 2)
     edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None] - lo) / np.maximum(mid - lo, 1e-9)
@@ -245,12 +258,23 @@ class LogMel:
         self.cfg = cfg
         self.window = torch.hann_window(cfg.win_length)
         self.mel = torch.from_numpy(mel_matrix(cfg.sample_rate, cfg.n_fft, cfg.n_mels))  # (M, F)
+        self._warped: Dict[float, Any] = {1.0: self.mel}
+
+    def mel_for(self, warp: float):
+        """The mel matrix for a VTLP warp factor (rounded to 0.005; cached)."""
+        import torch
+
+        key = round(round(warp / 0.005) * 0.005, 3)
+        if key not in self._warped:
+            self._warped[key] = torch.from_numpy(mel_matrix(self.cfg.sample_rate, self.cfg.n_fft, self.cfg.n_mels,
+                                                            warp=key))
+        return self._warped[key]
 
     def frames(self, n_samples: int) -> int:
         return 1 + n_samples // self.cfg.hop_length
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``(N,)`` samples -> ``(T, n_mels)`` float32 log-mel features."""
+    def __call__(self, x: np.ndarray, warp: float = 1.0) -> np.ndarray:
+        """``(N,)`` samples -> ``(T, n_mels)`` float32 log-mel features (``warp``: VTLP factor)."""
         import torch
 
         cfg = self.cfg
@@ -261,7 +285,7 @@ class LogMel:
         spec = torch.stft(wav, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
                           window=self.window, center=True, pad_mode=pad_mode, return_complex=True)
         power = spec.real ** 2 + spec.imag ** 2  # (F, T)
-        mel = self.mel @ power  # (M, T)
+        mel = (self.mel if warp == 1.0 else self.mel_for(warp)) @ power  # (M, T)
         return torch.log(mel + 1e-6).T.contiguous().numpy()  # (T, M)
 
 

@@ -271,6 +271,8 @@ class ASRDataConfig:
     batch_size: int = opt(32, "--batch-size", "utterances per batch")
     max_seconds: float = opt(30.0, "--max-seconds", "refuse audio files longer than this")
     speed_perturb: float = opt(0.1, "--speed-perturb", "training speed (and pitch) factor drawn from [1-x, 1+x]; 0 disables")
+    vtlp: float = opt(0.0, "--vtlp", "training: vocal-tract length perturbation, a frequency warp drawn from [1-x, 1+x] "
+                      "(Jaitly & Hinton 2013: formants and pitch move, tempo does not); 0 disables")
     noise_snr: float = opt(15.0, "--noise-snr", "training: add white noise at SNR drawn from [x, x+20] dB to half the utterances; 0 disables")
     spec_augment: bool = opt(True, "--spec-augment", "SpecAugment time and frequency masks in training")
     freq_masks: int = opt(2, "--freq-masks", "SpecAugment frequency masks per utterance")
@@ -289,6 +291,7 @@ class ASRDataConfig:
         _require(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         _require(self.max_seconds > 0, f"--max-seconds must be > 0, got {self.max_seconds}")
         _require(0 <= self.speed_perturb < 0.5, f"--speed-perturb must lie in [0, 0.5), got {self.speed_perturb}")
+        _require(0 <= self.vtlp < 0.5, f"--vtlp must lie in [0, 0.5), got {self.vtlp}")
         _require(self.noise_snr >= 0, f"--noise-snr must be >= 0 dB, got {self.noise_snr}")
         for name, v in (("--freq-masks", self.freq_masks), ("--freq-width", self.freq_width),
                         ("--time-masks", self.time_masks), ("--time-width", self.time_width)):

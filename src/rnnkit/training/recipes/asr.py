@@ -208,7 +208,9 @@ class SpeechDataModule(L.LightningDataModule):
         wave = self.source.wave(item, speed)
         if d["noise_snr"] > 0 and rng.random() < 0.5:
             wave = add_noise(wave, float(rng.uniform(d["noise_snr"], d["noise_snr"] + 20)), rng)
-        feats = normalise(self.fe(wave))
+        # drawn only when asked, so runs without it keep their random streams
+        warp = float(rng.uniform(1 - d["vtlp"], 1 + d["vtlp"])) if d.get("vtlp") else 1.0
+        feats = normalise(self.fe(wave, warp))
         if d["spec_augment"]:
             feats = spec_augment(feats, rng, d["freq_masks"], d["freq_width"], d["time_masks"], d["time_width"])
         return feats, self.units.encode(self.source.text(item), self.source.name(item))

@@ -71,7 +71,6 @@ class ConvSubsampling(nn.Module):
             lengths = _conv_len(lengths, s)
         return lengths
 
-
     def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
         h = _mask_time(x.unsqueeze(1), lengths)  # (B, 1, T, M)
         for conv, s in ((self.conv1, self.strides[0]), (self.conv2, self.strides[1])):

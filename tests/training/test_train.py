@@ -177,3 +177,43 @@ def test_resume_refuses_a_changed_corpus(tiny_corpus, tmp_path, capsys):
     capsys.readouterr()
     rc = main(tiny_train_args(tiny_corpus, out, "--max-steps", "6", "--resume", str(out)))
     assert rc == 2 and "not the corpus this run was trained on" in capsys.readouterr().err
+
+
+def test_keep_best_keeps_the_lowest_validation_loss(tiny_corpus, tmp_path, capsys):
+    """--keep-best: OUT/checkpoints/best/ holds the weights of the step with the lowest
+    validation loss (equal to that step's periodic checkpoint); the run itself is unchanged."""
+    extra = ("--max-steps", "12", "--val-every", "2", "--checkpoint-every", "2", "--keep-checkpoints", "10",
+             "--lr", "0.2", "--schedule", "constant", "--logger", "csv")
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(tiny_train_args(tiny_corpus, a, *extra)) == 0
+    assert main(tiny_train_args(tiny_corpus, b, "--keep-best", *extra)) == 0
+    wa, wb = _weights(a), _weights(b)
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa), "keeping the best must not change the run"
+    with open(b / "logs" / "metrics.csv") as f:
+        losses = {int(r["step"]) + 1: float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss")}
+    best_step = min(losses, key=losses.get)
+    assert best_step < 12, "the setting must make the best step an earlier one"
+    best = C.load_checkpoint(b / "checkpoints" / "best")
+    assert best.config["global_step"] == best_step and best.config["best_of"] == "val_loss"
+    assert best.config["metrics"]["val_loss"] == pytest.approx(losses[best_step], rel=1e-6)
+    periodic = _weights(b / "checkpoints" / C.step_dir_name(best_step))
+    assert all(np.array_equal(best.weights[k], periodic[k]) for k in periodic)
+    assert not (b / "checkpoints" / "best" / C.TRAIN_META_FILE).exists()  # never a resume point
+    capsys.readouterr()
+    assert main(["evaluate", str(b / "checkpoints" / "best"), "--threads", "1"]) == 0
+    assert not all(np.array_equal(best.weights[k], wb[k]) for k in wb)
+    # a resumed run replaces the best only with a better one
+    longer = [x if x != "12" else "16" for x in extra]
+    assert main(tiny_train_args(tiny_corpus, b, "--keep-best", "--resume", str(b), *longer)) == 0
+    with open(b / "logs" / "resumed-0000012" / "metrics.csv") as f:
+        losses.update({int(r["step"]) + 1: float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss")})
+    assert max(losses) == 16
+    assert C.load_checkpoint(b / "checkpoints" / "best").config["global_step"] == min(losses, key=losses.get)
+    assert "--keep-best needs --engine torch" in _refusal(tiny_train_args(tiny_corpus, tmp_path / "n", "--keep-best",
+                                                                          "--engine", "numpy"), capsys)
+
+
+def _refusal(argv, capsys):
+    capsys.readouterr()
+    assert main(argv) == 2
+    return capsys.readouterr().err

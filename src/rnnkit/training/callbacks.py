@@ -30,12 +30,14 @@ class RnnkitCheckpoint(Callback):
     """
 
     def __init__(self, out: Path, every: int, keep: int, make_config: Callable[[Any], Dict[str, Any]],
-                 resume: Optional[ckpt_io.Checkpoint] = None) -> None:
+                 resume: Optional[ckpt_io.Checkpoint] = None, keep_best: bool = False) -> None:
         self.out = Path(out)
         self.every = every
         self.keep = keep
         self.make_config = make_config
         self.resume = resume
+        self.keep_best = keep_best
+        self.best_loss = self._saved_best_loss() if resume is not None else float("inf")
         self._restore_rng = resume is not None
         self.last_saved: Optional[int] = None
         self.metrics: Dict[str, float] = {}
@@ -76,6 +78,33 @@ class RnnkitCheckpoint(Callback):
         for k, v in trainer.callback_metrics.items():
             if k.startswith("val_"):
                 self.metrics[k] = float(v)
+        loss = self.metrics.get("val_loss", float("nan"))
+        if self.keep_best and not trainer.sanity_checking and np.isfinite(loss) and loss < self.best_loss:
+            self.save_best(trainer, module, loss)
+
+    def best_dir(self) -> Path:
+        return self.out / "checkpoints" / "best"
+
+    def _saved_best_loss(self) -> float:
+        """The validation loss of an existing best checkpoint (a resumed run only replaces it by a better one)."""
+        import json
+
+        try:
+            return float(json.loads((self.best_dir() / ckpt_io.CONFIG_FILE).read_text())["metrics"]["val_loss"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return float("inf")
+
+    def save_best(self, trainer, module, loss: float) -> None:
+        """Weights and config only: the best validation loss so far, never a resume point."""
+        self.best_loss = loss
+        if trainer.global_rank != 0:
+            return
+        weights = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
+        if any(v.dtype.kind == "f" and not np.isfinite(v).all() for v in weights.values()):
+            return
+        config = self.make_config(module)
+        config.update(metrics=dict(self.metrics), global_step=module.total_steps, best_of="val_loss")
+        ckpt_io.write_checkpoint_dir(self.best_dir(), weights, config)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = module.total_steps

@@ -337,6 +337,8 @@ class RunConfig:
     threads: Optional[int] = opt(None, "--threads", "torch CPU threads (default: torch's choice)")
     checkpoint_every: int = opt(100, "--checkpoint-every", "write a checkpoint every N steps (and at the end)")
     keep_checkpoints: int = opt(2, "--keep-checkpoints", "periodic checkpoints kept in OUT/checkpoints/")
+    keep_best: bool = opt(False, "--keep-best", "also keep the weights with the lowest validation loss in "
+                          "OUT/checkpoints/best/ (weights + config: evaluate, forecast or sample it; resume uses OUT)")
     val_every: int = opt(200, "--val-every", "validate every N steps (and at the end)")
     val_batches: Optional[int] = opt(None, "--val-batches", "limit validation to N batches (default: the whole split)")
     logger: str = opt("csv", "--logger", "metrics log written under OUT/logs", choices=("csv", "tensorboard", "none"))
@@ -360,6 +362,7 @@ class RunConfig:
         if self.threads is not None:
             _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         _require(self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}")
+        _require(not (self.keep_best and self.engine == "numpy"), "--keep-best needs --engine torch")
         _require(self.keep_checkpoints >= 1, f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
         _require(self.val_every >= 1, f"--val-every must be >= 1, got {self.val_every}")
         if self.val_batches is not None:

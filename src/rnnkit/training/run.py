@@ -150,7 +150,8 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
             print(f"already at step {module.step_offset} >= --max-steps {cfg.run.max_steps}; nothing to do")
             return {"global_step": module.step_offset, "out": str(out), "metrics": {}}
 
-    ckpt_cb = RnnkitCheckpoint(out, cfg.run.checkpoint_every, cfg.run.keep_checkpoints, make_config, resumed)
+    ckpt_cb = RnnkitCheckpoint(out, cfg.run.checkpoint_every, cfg.run.keep_checkpoints, make_config, resumed,
+                               keep_best=cfg.run.keep_best)
     graceful = GracefulStop()
     ckpt_cb.graceful = graceful
     cbs = [graceful, ckpt_cb] + list(callbacks or [])

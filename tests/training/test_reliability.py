@@ -179,6 +179,24 @@ def test_overwrite_puts_the_old_checkpoint_back_when_the_new_run_fails(reference
     assert not list(out.glob(".overwritten-*"))
 
 
+def test_overwrite_with_keep_best_puts_the_old_checkpoint_back_when_the_new_run_fails(reference, tmp_path,
+                                                                                       monkeypatch, capsys):
+    # the new run writes checkpoints/best/ at its first validation, before any periodic checkpoint
+    corpus, _ = reference
+    out = tmp_path / "run"
+    assert main(tiny_train_args(corpus, out, "--max-steps", "3", "--keep-best", "--val-every", "1")) == 0
+    before, old_best = (out / C.MODEL_FILE).read_bytes(), (out / "checkpoints" / "best" / C.MODEL_FILE).read_bytes()
+    _poison(monkeypatch, set(range(2, 100)))
+    rc = main(tiny_train_args(corpus, out, "--max-steps", "30", "--overwrite", "--keep-best", "--val-every", "1",
+                              "--checkpoint-every", "100", "--max-bad-steps", "2"))
+    err = capsys.readouterr().err
+    assert rc == 1 and "diverged" in err and "Traceback" not in err
+    assert (out / C.MODEL_FILE).read_bytes() == before
+    assert (out / "checkpoints" / "best" / C.MODEL_FILE).read_bytes() == old_best
+    assert C.load_checkpoint(out, with_train_state=True).train_meta["global_step"] == 3
+    assert not list(out.glob(".overwritten-*"))
+
+
 def test_bad_lightning_options_fail_before_anything_is_written(reference, tmp_path, capsys):
     corpus, _ = reference
     out = tmp_path / "run"

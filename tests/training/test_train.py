@@ -209,6 +209,15 @@ def test_keep_best_keeps_the_lowest_validation_loss(tiny_corpus, tmp_path, capsy
         losses.update({int(r["step"]) + 1: float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss")})
     assert max(losses) == 16
     assert C.load_checkpoint(b / "checkpoints" / "best").config["global_step"] == min(losses, key=losses.get)
+    # resumed into another --out that it overwrites: that run's best loss is not the bar
+    c = tmp_path / "c"
+    assert main(tiny_train_args(tiny_corpus, c, "--keep-best", *extra)) == 0
+    cfg = json.loads((c / "checkpoints" / "best" / C.CONFIG_FILE).read_text())
+    cfg["metrics"]["val_loss"] = 0.0  # unbeatable
+    (c / "checkpoints" / "best" / C.CONFIG_FILE).write_text(json.dumps(cfg))
+    assert main(tiny_train_args(tiny_corpus, c, "--keep-best", "--resume", str(b), "--overwrite",
+                                *[x if x != "12" else "20" for x in extra])) == 0
+    assert C.load_checkpoint(c / "checkpoints" / "best").config["global_step"] > 16
     assert "--keep-best needs --engine torch" in _refusal(tiny_train_args(tiny_corpus, tmp_path / "n", "--keep-best",
                                                                           "--engine", "numpy"), capsys)
 

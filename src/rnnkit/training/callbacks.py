@@ -37,7 +37,7 @@ class RnnkitCheckpoint(Callback):
         self.make_config = make_config
         self.resume = resume
         self.keep_best = keep_best
-        self.best_loss = self._saved_best_loss() if resume is not None else float("inf")
+        self.best_loss = float("inf")  # a resumed run reads its saved best in on_train_start
         self._restore_rng = resume is not None
         self.last_saved: Optional[int] = None
         self.metrics: Dict[str, float] = {}
@@ -48,6 +48,8 @@ class RnnkitCheckpoint(Callback):
     def on_train_start(self, trainer: L.Trainer, module) -> None:
         if self.resume is None:
             return
+        # after --out was claimed: an --overwrite'd run's best/ has been moved aside by then
+        self.best_loss = self._saved_best_loss()
         meta, tensors = self.resume.train_meta, self.resume.train_tensors
         opt = trainer.optimizers[0]
         optimizer_from_flat(opt, param_names(module), tensors)

@@ -62,6 +62,9 @@ def restore_stash(path: Path, stash: Optional[Path]) -> None:
     import shutil
 
     if not ckpt_io.has_checkpoint(path):
+        fresh = path / "checkpoints"
+        if fresh.is_dir() and not ckpt_io.list_step_dirs(path):  # only the failed run's --keep-best weights
+            shutil.rmtree(fresh, ignore_errors=True)
         for entry in stash.iterdir():
             os.replace(entry, path / entry.name)
     shutil.rmtree(stash, ignore_errors=True)

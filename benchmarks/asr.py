@@ -127,8 +127,18 @@ def run(name: str, flags: list, minutes: float, threads: int, steps: int = None)
 def settings(config: dict) -> dict:
     """A checkpoint's model, data and optimiser settings, without the unit table and word list."""
     train = config.get("train", {})
-    return {"seed": config["data"].get("seed"), "model": train.get("model", config["model"]), "optim": train.get("optim", {}),
+    return {"seed": config["data"].get("seed"), "model": train.get("model", config["model"]),
+            "optim": train.get("optim", {}),
             "data": {k: v for k, v in train.get("data", config["data"]).items() if k not in ("units", "words")}}
+
+
+def single_digit_model(data: dict) -> bool:
+    """Trained for single digits: on single recordings, or on one-digit compositions."""
+    return data["fsdd_mode"] == "single" or data["max_digits"] == 1
+
+
+def names_config(flags: list) -> bool:
+    return any(f.split("=")[0] == "--config" for f in flags)
 
 
 def _run_one_thread(job: tuple) -> dict:
@@ -148,9 +158,9 @@ def score_all(out: Path, threads: int) -> dict:
     if data["fsdd_mode"] == "connected":
         res["single_greedy"] = score(out, 1, None, threads, fsdd_mode="single")
         res["single_beam8_digits"] = score(out, 8, "train", threads, fsdd_mode="single")
-    # a single-digit model (trained on single recordings, or on one-digit compositions): what
-    # selection sees, the single validation recordings, greedy and with the digit beam
-    if data["val_recordings"] and (data["fsdd_mode"] == "single" or data["max_digits"] == 1):
+    # a single-digit model: what selection sees, the single validation recordings, greedy and
+    # with the digit beam
+    if data["val_recordings"] and single_digit_model(data):
         res["val_greedy"] = score(out, 1, None, threads, fsdd_mode="single", split="val")
         res["val_beam8_digits"] = score(out, 8, "train", threads, fsdd_mode="single", split="val")
     return res
@@ -163,10 +173,10 @@ def score(out: Path, beam: int, words, threads: int, fsdd_mode: str = None, spli
     rec = Recogniser(str(out), beam, words, threads)
     data = {**rec.data_cfg, "fsdd_mode": fsdd_mode or rec.data_cfg["fsdd_mode"]}
     source, _, val_items, test_items = recipe.fsdd_sets(data, rec.model_cfg["sample_rate"])
-    test_items = val_items if split == "val" else test_items
-    feats = recipe.featurise(source, test_items, rec.fe)
+    items = val_items if split == "val" else test_items
+    feats = recipe.featurise(source, items, rec.fe)
     t0 = time.perf_counter()
-    m, _ = recipe.score(rec.encoder, rec.task, rec.units, feats, [source.text(i) for i in test_items],
+    m, _ = recipe.score(rec.encoder, rec.task, rec.units, feats, [source.text(i) for i in items],
                         rec.decoder, rec.beam, rec.constraint)
     m["decode_seconds"] = round(time.perf_counter() - t0, 2)
     return m
@@ -226,7 +236,7 @@ def main() -> None:
     checks = check_correctness()
     print(f"correctness: {checks}", flush=True)
     extra = args.extra.split()
-    if any(f == "--config" or f.startswith("--config=") for f in extra) and args.only != ["single"]:
+    if names_config(extra) and args.only != ["single"]:
         raise SystemExit("--extra '--config FILE' is for the single-digit model: add --only single")
     payload = {"machine": machine(), "checks": checks, "runs": [],
                "validation_recordings": f"{args.val_from}-{args.val_from + 4}" if args.val_from else "5-9"}
@@ -234,8 +244,8 @@ def main() -> None:
         for ckpt in args.score:
             cfg = json.loads((Path(ckpt) / "config.json").read_text())
             who = cfg["data"].get("test_speaker")
-            single = cfg["data"]["fsdd_mode"] == "single" or cfg["data"]["max_digits"] == 1
-            r = {"name": f"connected-loso-{who}" if who else "single-standard" if single else "connected-standard",
+            standard = "single-standard" if single_digit_model(cfg["data"]) else "connected-standard"
+            r = {"name": f"connected-loso-{who}" if who else standard,
                  "checkpoint": str(ckpt), "steps": cfg.get("global_step"), "config": settings(cfg),
                  **score_all(Path(ckpt), args.threads)}
             print(f"{r['name']}: test greedy WER {r['greedy']['wer']:.4f}, beam+digits WER "
@@ -259,7 +269,7 @@ def main() -> None:
         head = None
         if "single" in parts:
             # the single-digit model: --fsdd-mode single, or what --extra "--config FILE" says
-            flags = extra if any(f.split("=")[0] == "--config" for f in extra) else ["--fsdd-mode", "single", *extra]
+            flags = extra if names_config(extra) else ["--fsdd-mode", "single", *extra]
             r = run("single-standard", flags, args.minutes, args.threads, args.steps)
             payload["runs"].append(r)
         if "connected" in parts:

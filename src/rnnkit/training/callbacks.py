@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import lightning as L
 import numpy as np
@@ -19,6 +19,12 @@ from .state import (carry_from_flat, carry_to_flat, optimizer_from_flat, optimiz
 
 def param_names(module) -> Dict[int, str]:
     return {id(p): n for n, p in module.named_parameters()}
+
+
+def finite_weights(module) -> Tuple[Dict[str, np.ndarray], List[str]]:
+    """The module's weights as NumPy copies, and the names of those that are not finite."""
+    weights = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
+    return weights, [k for k, v in weights.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
 
 
 class RnnkitCheckpoint(Callback):
@@ -101,8 +107,8 @@ class RnnkitCheckpoint(Callback):
         self.best_loss = loss
         if trainer.global_rank != 0:
             return
-        weights = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
-        if any(v.dtype.kind == "f" and not np.isfinite(v).all() for v in weights.values()):
+        weights, bad = finite_weights(module)
+        if bad:
             return
         config = self.make_config(module)
         config.update(metrics=dict(self.metrics), global_step=module.total_steps, best_of="val_loss")
@@ -123,8 +129,7 @@ class RnnkitCheckpoint(Callback):
 
     def save(self, trainer: L.Trainer, module) -> None:
         step = module.total_steps
-        weights = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
-        bad = [k for k, v in weights.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        weights, bad = finite_weights(module)
         if bad:
             if trainer.is_global_zero:
                 print(f"rnnkit: step {step}: weights are not finite ({bad[0]}); checkpoint not written",

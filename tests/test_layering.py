@@ -20,13 +20,18 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 RULES = {
     # package: (allowed third-party top-level modules or None for any, forbidden rnnkit subpackages)
-    "reference": ({"numpy"}, {"layers", "data", "tasks", "diagnostics", "training", "cli", "export"}),
-    "layers": ({"torch"}, {"reference", "data", "tasks", "diagnostics", "training", "cli", "export"}),
-    "data": (None, {"layers", "tasks", "diagnostics", "training", "cli", "export"}),
-    "tasks": (None, {"training", "cli", "export"}),
+    "reference": ({"numpy"}, {"layers", "data", "tasks", "diagnostics", "training", "cli", "export", "predictors"}),
+    "layers": ({"torch"}, {"reference", "data", "tasks", "diagnostics", "training", "cli", "export", "predictors"}),
+    "data": (None, {"layers", "tasks", "diagnostics", "training", "cli", "export", "predictors"}),
+    "tasks": (None, {"training", "cli", "export", "predictors"}),
     "diagnostics": (None, {"training", "cli", "export"}),
     "training": (None, {"cli"}),
+    # what rnnkit.load returns: never Lightning (training/), never the CLI or the server
+    "predictors": (None, {"training", "cli", "serve"}),
 }
+# The inference verbs only parse, call a predictor and print: no model building, decoding or
+# metrics of their own (those live next to the task, in predictors/ and tasks/).
+INFERENCE_VERBS = ("sample", "predict", "forecast", "backtest", "transcribe", "translate", "evaluate")
 
 
 def _imports(path: Path):
@@ -65,3 +70,12 @@ def _violations(package: str):
 @pytest.mark.parametrize("package", sorted(p for p in RULES if (SRC / p).is_dir()))
 def test_layers_never_import_upward(package):
     assert _violations(package) == []
+
+
+@pytest.mark.parametrize("verb", INFERENCE_VERBS)
+def test_inference_verbs_are_thin(verb):
+    path = SRC / "cli" / f"{verb}.py"
+    bad = [name for name in _imports(path)
+           if name.split(".")[0] in ("torch", "lightning", "sklearn", "jiwer", "sacrebleu")
+           or (name.startswith("rnnkit.") and name.split(".")[1] in ("tasks", "layers", "training", "reference"))]
+    assert bad == [], f"cli/{verb}.py imports {bad}: inference code belongs in predictors/ or tasks/"

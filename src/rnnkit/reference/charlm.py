@@ -153,7 +153,8 @@ def train_step(params: Params, cell: str, optimizer: Optimizer, ids: np.ndarray,
     and returns no state to carry (the next window starts from zeros) and ``finite`` False.
     Clipping by value, then by norm, whichever is given; ``optimizer.lr`` is used as set.
     """
-    loss, grads, new_state = loss_and_grads(params, cell, ids, targets, state, dropout=dropout, rng=rng)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are caught just below
+        loss, grads, new_state = loss_and_grads(params, cell, ids, targets, state, dropout=dropout, rng=rng)
     if not (math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
         return loss, None, False
     if clip_value is not None:

@@ -250,6 +250,8 @@ class RunDir:
             return False
         bad = nonfinite(weights)
         if bad:
+            if self.refused is not None and self.refused[0] == step:
+                return False  # said already (the final evaluation saves the same step again)
             self.refused = (step, bad[0])
             print(f"rnnkit: step {step}: weights are not finite ({bad[0]}); checkpoint not written",
                   file=sys.stderr, flush=True)

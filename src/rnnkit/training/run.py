@@ -67,7 +67,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         torch.set_num_threads(cfg.run.threads)
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
 
-    from .callbacks import GracefulStop, RnnkitCheckpoint, TimeBudgetHorizon
+    from .callbacks import GracefulStop, RnnkitCheckpoint
     from .module import SequenceModule
 
     start = tuple(resumed.train_meta["data_position"]) if resumed else None
@@ -103,7 +103,21 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     ckpt_cb = RnnkitCheckpoint(run, cfg.run.checkpoint_every, make_config, resumed, keep_best=cfg.run.keep_best)
     graceful = GracefulStop()
     ckpt_cb.graceful = graceful
-    cbs = [graceful, ckpt_cb] + list(callbacks or [])
+    cbs = make_callbacks(cfg, [graceful, ckpt_cb] + list(callbacks or []))
+    # a resumed run logs beside the earlier ones (Lightning would delete an existing metrics.csv)
+    logger = make_logger(cfg, out, f"resumed-{module.step_offset:07d}" if resumed else "")
+    trainer = make_trainer(cfg, out, remaining, logger, cbs)
+    fit(run, trainer, module, prep, ckpt_cb, graceful)
+    summary = {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics)}
+    if graceful.signal is not None:
+        summary["interrupted"] = graceful.name
+    return summary
+
+
+def make_callbacks(cfg: TrainConfig, cbs: list) -> list:
+    """``cbs`` plus the callbacks the run's options ask for."""
+    from .callbacks import TimeBudgetHorizon
+
     if cfg.run.max_time is not None and cfg.run.max_steps is None:
         cbs.append(TimeBudgetHorizon(cfg.run.max_time))
     if getattr(cfg.run, "diagnostics_every", 0):
@@ -114,17 +128,25 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         from lightning.pytorch.callbacks import TQDMProgressBar
 
         cbs.append(TQDMProgressBar(refresh_rate=10))
-    logger: Any = False
-    # a resumed run logs beside the earlier ones (Lightning would delete an existing metrics.csv)
-    log_version = f"resumed-{module.step_offset:07d}" if resumed else ""
+    return cbs
+
+
+def make_logger(cfg: TrainConfig, out: Path, version: str) -> Any:
     if cfg.run.logger == "csv":
         from lightning.pytorch.loggers import CSVLogger
 
-        logger = CSVLogger(str(out), name="logs", version=log_version)
-    elif cfg.run.logger == "tensorboard":
+        return CSVLogger(str(out), name="logs", version=version)
+    if cfg.run.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        logger = TensorBoardLogger(str(out), name="logs", version=log_version)
+        return TensorBoardLogger(str(out), name="logs", version=version)
+    return False
+
+
+def make_trainer(cfg: TrainConfig, out: Path, remaining: Optional[int], logger: Any, cbs: list):
+    """The Lightning Trainer for the run (a bad accelerator/devices/strategy is one line)."""
+    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     clip_val, clip_alg = None, None
     if cfg.optim.clip_value is not None:
@@ -134,10 +156,8 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     devices: Any = cfg.run.devices
     if isinstance(devices, str) and devices.isdigit():
         devices = int(devices)
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
     try:
-        trainer = L.Trainer(
+        return L.Trainer(
             max_steps=-1 if remaining is None else remaining,
             max_time=None if cfg.run.max_time is None else datetime.timedelta(minutes=cfg.run.max_time),
             accelerator=cfg.run.accelerator, devices=devices, strategy=cfg.run.strategy,
@@ -153,6 +173,10 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         detail = " ".join(str(e).split())
         raise ConfigError(f"Lightning refused --accelerator {cfg.run.accelerator} --devices {cfg.run.devices} "
                           f"--strategy {cfg.run.strategy} --precision {cfg.run.precision}: {detail}") from None
+
+
+def fit(run: RunDir, trainer, module, prep, ckpt_cb, graceful) -> None:
+    """Train inside the claimed run directory, then score and save the final weights."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     primary = trainer.global_rank == 0 and is_rank_zero()
@@ -179,7 +203,3 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     except StopNow:
         raise Interrupted(f"stopped at once by a second interrupt, without saving step {module.total_steps}; "
                           f"{run.saved_description()}") from None
-    summary = {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics)}
-    if graceful.signal is not None:
-        summary["interrupted"] = graceful.name
-    return summary

@@ -312,3 +312,29 @@ def test_the_resume_command_printed_after_a_stop_runs(tiny_corpus, tmp_path, mon
     ck = C.load_checkpoint(out, with_train_state=True)
     assert ck.train_meta["global_step"] == 7 and ck.train_meta["engine"] == engine
     assert json.loads((out / C.CONFIG_FILE).read_text())["global_step"] == 7
+
+
+def test_the_stash_of_a_killed_overwrite_run_is_put_back(tiny_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_args(tiny_corpus, out, "numpy", "--max-steps", "3")) == 0
+    before = (out / C.MODEL_FILE).read_bytes()
+    stash = out / ".overwritten-99999"  # what SIGKILL leaves between --overwrite's stash and its first save
+    stash.mkdir()
+    for name in C.CHECKPOINT_ENTRIES:
+        os.replace(out / name, stash / name)
+    capsys.readouterr()
+    assert main(_args(tiny_corpus, out, "numpy", "--max-steps", "3")) == 2  # neither --resume nor --overwrite
+    assert "already holds a checkpoint (put back from an --overwrite run that was killed)" in capsys.readouterr().err
+    assert (out / C.MODEL_FILE).read_bytes() == before and not stash.exists()
+    assert main(_args(tiny_corpus, out, "numpy", "--max-steps", "5", "--resume", str(out))) == 0
+    assert C.load_checkpoint(out, with_train_state=True).train_meta["global_step"] == 5
+
+
+def test_a_refused_second_run_never_removes_the_directory_of_the_first(tmp_path):
+    out = tmp_path / "new"
+    first, second = RunDir(str(out)), RunDir(str(out))  # both validated while --out did not exist
+    with first.claim():
+        with pytest.raises(Exception, match="another rnnkit run"):
+            with second.claim():
+                pass
+        assert out.is_dir() and (out / LOCK_FILE).exists()

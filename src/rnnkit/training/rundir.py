@@ -167,11 +167,7 @@ class RunDir:
             yield self
             return
         self._create()
-        try:
-            self._lock = RunLock(self.path).acquire()
-        except BaseException:
-            self._remove_if_empty()
-            raise
+        self._lock = RunLock(self.path).acquire()  # refused: the directory is the other run's, untouched
         try:
             self._settle_leftovers()
             if not self.in_place and self.overwrite and ckpt_io.has_checkpoint(self.path):
@@ -186,15 +182,23 @@ class RunDir:
                 self._lock = None
 
     def _create(self) -> None:
+        """Create --out and missing parents, remembering only the folders this run made."""
         missing, p = [], self.path
         while not p.exists():
             missing.append(p)
             p = p.parent
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"{self.path}: --out is not writable ({e.strerror or e})") from None
-        self._created = missing  # deepest first
+        created = []
+        for folder in reversed(missing):  # outermost first
+            try:
+                folder.mkdir()
+                created.append(folder)
+            except FileExistsError:  # another run made it meanwhile: not ours to remove
+                continue
+            except OSError as e:
+                raise ConfigError(f"{self.path}: --out is not writable ({e.strerror or e})") from None
+        if not self.path.is_dir():
+            raise ConfigError(f"{self.path}: --out exists and is not a directory")
+        self._created = created[::-1] if created and created[-1] == self.path else []  # deepest first
 
     def _stash_checkpoint(self) -> None:
         """Move the checkpoint an --overwrite replaces aside until this run saves its first."""
@@ -211,24 +215,30 @@ class RunDir:
     def _settle_leftovers(self) -> None:
         """Under the lock: temporaries and --overwrite stashes of runs that were killed."""
         ckpt_io.remove_stale_temporaries(self.path)
+        restored = False
         for stash in self.path.glob(f"{STASH_PREFIX}*"):
             if stash.is_dir():
-                self._put_back(stash)
+                restored = self._put_back(stash) or restored
+        if restored and not (self.in_place or self.overwrite):
+            raise ConfigError(f"{self.path}: already holds a checkpoint (put back from an --overwrite run that "
+                              f"was killed); pass --resume {self.path} to continue or --overwrite to replace it")
 
     def _restore_stash(self) -> None:
         if self.stash is not None:
             self._put_back(self.stash)
             self.stash = None
 
-    def _put_back(self, stash: Path) -> None:
-        """Restore an --overwrite'd checkpoint when no newer one took its place; drop it otherwise."""
-        if stash.exists() and not ckpt_io.has_checkpoint(self.path):
+    def _put_back(self, stash: Path) -> bool:
+        """Restore an --overwrite'd checkpoint when no newer one took its place (True); drop it otherwise."""
+        restored = stash.exists() and not ckpt_io.has_checkpoint(self.path)
+        if restored:
             fresh = self.path / "checkpoints"
             if fresh.is_dir() and not ckpt_io.list_step_dirs(self.path):  # only a failed run's best/
                 shutil.rmtree(fresh, ignore_errors=True)
             for entry in stash.iterdir():
                 os.replace(entry, self.path / entry.name)
         shutil.rmtree(stash, ignore_errors=True)
+        return restored
 
     def _remove_if_empty(self) -> None:
         """A --out this run created and left without a checkpoint goes (logs and lock with it)."""

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import config_error
 from ..errors import CheckpointError
-from .base import config_error
 
 
 # ---------------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         import importlib.util
 
         if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
-            raise ConfigError("--logger tensorboard needs the tensorboard package (pip install tensorboard); "
+            raise ConfigError("--logger tensorboard needs the tensorboard extra: pip install 'rnnkit[tensorboard]'; "
                               "or use --logger csv")
     in_place = resume is not None and (cfg.run.out is None or Path(cfg.run.out).resolve() == Path(resume).resolve())
     out = prepare_out_dir(cfg.run.out or resume, in_place, overwrite)

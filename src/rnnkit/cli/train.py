@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -28,7 +29,10 @@ def register(sub) -> None:
         tp.add_argument("--config", metavar="FILE.yaml", help="YAML with task/model/data/optim/run sections")
         tp.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
         tp.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
-        tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+        tp.add_argument("--no-progress", action="store_true",
+                        help="no progress bar: one log line every --log-every steps instead (also when stderr is not a terminal)")
+        tp.add_argument("--print-config", action="store_true",
+                        help="print the merged configuration (defaults < --config < flags) as YAML and exit without training")
         add_config_flags(tp, task)
         tp.set_defaults(func=cmd_train)
 
@@ -44,6 +48,13 @@ def cmd_train(args) -> int:
     if args.resume:
         given = {sec: {**yaml_values.get(sec, {}), **overrides.get(sec, {})} for sec in ("model", "data", "optim")}
         _refuse_contradictions(args.resume, given)
+    if args.print_config:
+        import yaml
+
+        if args.resume:
+            _adopt_checkpoint_sections(cfg, args.resume)
+        sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+        return 0
     if cfg.run.engine == "numpy":
         from ..training.numpy_engine import train_numpy as train  # never imports torch
     else:
@@ -93,3 +104,13 @@ def _refuse_contradictions(resume: str, overrides) -> None:
             if old is not None and value != old and not (isinstance(old, float) and value == float(old)):
                 raise ConfigError(f"{resume}: {flags[section][name]} {value} contradicts the checkpoint "
                                   f"({old}); drop the flag to resume, or start a new run")
+
+
+def _adopt_checkpoint_sections(cfg, resume: str) -> None:
+    """On --resume the checkpoint's model/data/optim sections rule (as training would use them)."""
+    from .. import checkpoint as ckpt_io
+
+    saved = ckpt_io.read_config(Path(resume)).get("train", {})
+    for section in ("model", "data", "optim"):
+        if section in saved:
+            setattr(cfg, section, type(getattr(cfg, section))(**saved[section]))

@@ -509,6 +509,38 @@ def _coerce(section: type, name: str, value: Any, where: str) -> Any:
     return value if default is dataclasses.MISSING else value
 
 
+def key_aliases(section: type) -> Dict[str, str]:
+    """YAML key -> field name: each field by its name, and by its flag's name (``hidden`` or
+    ``embedding-dim`` for ``--hidden`` / ``--embedding-dim``), so a key copied from the
+    command line works in a config file."""
+    names: Dict[str, str] = {}
+    for f in fields(section):
+        names[f.name] = f.name
+        flag = f.metadata.get("flag")
+        if flag:
+            names.setdefault(flag.lstrip("-"), f.name)
+            names.setdefault(flag.lstrip("-").replace("-", "_"), f.name)
+    return names
+
+
+def _field_names(value: Dict[str, Any], section: type, where: str, key: str) -> Dict[str, Any]:
+    """A section's keys as field names; unknown keys and two keys for one field are refused."""
+    aliases = key_aliases(section)
+    out: Dict[str, Any] = {}
+    seen: Dict[str, str] = {}
+    for k, v in value.items():
+        name = aliases.get(str(k))
+        if name is None:
+            known = sorted({f.name for f in fields(section)})
+            raise ConfigError(f"{where}unknown key {key}.{k} (known: {', '.join(known)}; a flag's name such as "
+                              f"'hidden' for hidden_size works too)")
+        if name in seen:
+            raise ConfigError(f"{where}{key}.{seen[name]} and {key}.{k} set the same option ({name}); keep one")
+        seen[name] = str(k)
+        out[name] = v
+    return out
+
+
 def load_yaml(path: Path, task: Optional[str] = None) -> Dict[str, Any]:
     """Read a YAML run config into {section: {field: value}}, rejecting unknown keys.
 
@@ -547,10 +579,7 @@ def load_yaml(path: Path, task: Optional[str] = None) -> Dict[str, Any]:
             raise ConfigError(f"{path}: unknown section {key!r} (expected task, {', '.join(sections)})")
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: section {key!r} must be a mapping")
-        names = {f.name for f in fields(sections[key])}
-        for k in value:
-            if k not in names:
-                raise ConfigError(f"{path}: unknown key {key}.{k} (known: {', '.join(sorted(names))})")
+        value = _field_names(value, sections[key], f"{path}: ", key)
         out[key] = {k: _coerce(sections[key], k, v, f"{path}") for k, v in value.items()}
         try:
             sections[key](**out[key])  # range checks, so the message can name this file

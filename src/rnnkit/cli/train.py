@@ -66,7 +66,15 @@ def cmd_train(args) -> int:
               f"{summary['out']}; continue with: rnnkit train {cfg.task} --resume {summary['out']}")
         return 0
     m = summary.get("metrics", {})
-    line = f"done: step {summary['global_step']}, checkpoint {summary['out']}"
+    if summary.get("stopped_early"):
+        best = Path(summary["out"]) / "checkpoints" / "best"
+        print(f"rnnkit: {summary['stopped_early']}; "
+              + (f"the best weights are in {best}" if cfg.run.keep_best else
+                 "the checkpoint holds the last weights (--keep-best also keeps the best ones)"),
+              file=sys.stderr, flush=True)
+    # the result goes to stdout (the progress and notes above went to stderr)
+    stopped = " (stopped early)" if summary.get("stopped_early") else ""
+    line = f"done: step {summary['global_step']}{stopped}, checkpoint {summary['out']}"
     if m.get("val_wer") is not None:  # asr
         line += f", val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}"
         line += f", CTC loss {m['val_loss']:.4f}" if "val_loss" in m else ""

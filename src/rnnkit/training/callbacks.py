@@ -49,6 +49,7 @@ class RnnkitCheckpoint(Callback):
         self.metrics: Dict[str, float] = {}
         self.graceful: Optional["GracefulStop"] = None
         self.stash: Optional[Path] = None  # an --overwrite'd checkpoint, deleted after our first save
+        self.extra_state: Dict[str, Callable[[], Any]] = {}  # train_state.json key -> its current value (--patience)
 
     # -- resume --------------------------------------------------------------------------
     def on_train_start(self, trainer: L.Trainer, module) -> None:
@@ -148,6 +149,7 @@ class RnnkitCheckpoint(Callback):
             "carry": carry_meta,
             "world_size": trainer.world_size,
             "metrics": dict(self.metrics),
+            **{key: get() for key, get in self.extra_state.items()},
         }
         if trainer.global_rank != 0:
             return

@@ -353,6 +353,11 @@ class RunConfig:
                       choices=("torch", "numpy"))
     max_bad_steps: int = opt(10, "--max-bad-steps", "stop after this many consecutive steps with a non-finite loss or gradient (each is skipped)")
     diagnostics_every: int = opt(0, "--diagnostics-every", "log gradient-flow, clipping, gate and spectral diagnostics every N steps (0: off)")
+    log_every: int = opt(50, "--log-every", "without a progress bar (--no-progress, or stderr is not a terminal): "
+                         "one line every N steps with step, loss, validation loss, speed and time left (0: none)")
+    patience: Optional[int] = opt(None, "--patience", "stop early after N validations in a row without improving the "
+                                  "validation loss by more than --min-delta (default: off; a resumed run continues the count)")
+    min_delta: float = opt(0.0, "--min-delta", "smallest decrease of the validation loss that counts as an improvement for --patience")
 
     def __post_init__(self) -> None:
         if self.max_steps is not None:
@@ -376,6 +381,11 @@ class RunConfig:
                  f"--devices must be a count >= 1, -1, auto, or a list like 0,1; got {self.devices!r}")
         _require(self.max_bad_steps >= 1, f"--max-bad-steps must be >= 1, got {self.max_bad_steps}")
         _require(self.diagnostics_every >= 0, f"--diagnostics-every must be >= 0, got {self.diagnostics_every}")
+        _require(self.log_every >= 0, f"--log-every must be >= 0, got {self.log_every}")
+        if self.patience is not None:
+            _require(self.patience >= 1, f"--patience must be >= 1, got {self.patience}")
+        _require(self.min_delta >= 0 and math.isfinite(self.min_delta), f"--min-delta must be >= 0, got {self.min_delta}")
+        _require(self.min_delta == 0 or self.patience is not None, "--min-delta needs --patience N (it tunes early stopping)")
 
 
 @dataclass

@@ -34,6 +34,7 @@ from ..reference.ops import (cross_entropy_backward, cross_entropy_forward, embe
 from ..reference.optim import AdamW, clip_grad_norm, clip_grad_value
 from ..reference.sequence import RecurrentSpec, recurrent_backward, recurrent_forward
 from .config import TrainConfig
+from .progress import Budget, log_line, note, patience_from, warmup_warning
 from .schedule import lr_factor
 
 WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -191,12 +192,13 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
             print(f"rnnkit: continuing a {meta.get('engine', 'torch')}-engine run with the numpy engine "
                   f"(weights, AdamW moments, schedule, data position and state carry over; RNG does not)",
                   file=sys.stderr)
-        print(f"resumed from step {step}", flush=True)
+        note(f"resumed from step {step}")
     if cfg.run.max_steps is not None and step >= cfg.run.max_steps:
         print(f"already at step {step} >= --max-steps {cfg.run.max_steps}; nothing to do")
         return {"global_step": step, "out": str(out), "metrics": {}}
 
     metrics: Dict[str, float] = {}
+    patience = patience_from(cfg.run, resumed.train_meta if resumed else None)
 
     def save() -> None:
         bad = [k for k, v in params.items() if not np.isfinite(v).all()]
@@ -217,6 +219,8 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
         meta = {"engine": "numpy", "global_step": step, "data_position": [epoch, index],
                 "schedule_horizon": horizon, "optimizer": {"kind": "adamw"},
                 "rng": rng.bit_generator.state, "carry": carry_meta, "world_size": 1, "metrics": dict(metrics)}
+        if patience is not None:
+            meta["early_stopping"] = patience.state()
         target = out / "checkpoints" / ckpt_io.step_dir_name(step)
         ckpt_io.write_checkpoint_dir(target, params, config, {**opt_tensors, **carry_tensors}, meta)
         ckpt_io.publish_top_level(target, out)
@@ -229,6 +233,8 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
     deadline = None if cfg.run.max_time is None else t_start + cfg.run.max_time * 60
     bad_streak, tokens, t_log = 0, 0, time.monotonic()
     measured_at = step + 20
+    budget = Budget(cfg.run.max_steps, cfg.run.max_time, step, now=t_start)
+    warned = _warn_warmup(o.warmup_steps, horizon, step)
     try:
         while cfg.run.max_steps is None or step < cfg.run.max_steps:
             if stop.signal is not None:
@@ -266,21 +272,37 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
             if horizon is None and deadline is not None and step == measured_at:
                 elapsed = time.monotonic() - t_start
                 horizon = step + int(0.95 * (deadline - time.monotonic()) * 20 / max(elapsed, 1e-9))
-            if step % 10 == 0 and cfg.run.progress:
-                now = time.monotonic()
-                print(f"step {step}  loss {loss:.4f}  {tokens / max(now - t_log, 1e-9):.0f} tok/s  lr {opt.lr:.2e}",
-                      file=sys.stderr, flush=True)
-                tokens, t_log = 0, now
+                warned = warned or _warn_warmup(o.warmup_steps, horizon, step)
+            stopping = False
             if len(val_ids) >= 2 and step % cfg.run.val_every == 0:
                 v = evaluate_ids(model, val_ids, cfg.data.seq_len, max_windows=cfg.run.val_batches)
                 metrics.update(val_loss=v, val_bpc=v / math.log(2))
-                print(f"step {step}  val loss {v:.4f} nats/char ({v / math.log(2):.4f} bits/char)", file=sys.stderr)
-            if step % cfg.run.checkpoint_every == 0:
+                if patience is not None and patience.update(v, step):
+                    patience.stopped_step, stopping = step, True
+            if cfg.run.log_every and step % cfg.run.log_every == 0:  # no bar here: always the plain line
+                now = time.monotonic()
+                shown = {k: metrics[k] for k in ("val_loss", "val_bpc") if k in metrics}
+                note(log_line(step, budget.final_step(step, now), loss, shown, tokens / max(now - t_log, 1e-9),
+                              "tokens", budget.seconds_left(step, now)))
+                tokens, t_log = 0, now
+            if step % cfg.run.checkpoint_every == 0 and not stopping:
                 save()
+            if stopping:
+                break
     finally:
         stop.restore()
     if len(val_ids) >= 2:
         v = evaluate_ids(model, val_ids, cfg.data.seq_len, max_windows=None)  # the whole split, as the torch engine
         metrics.update(val_loss=v, val_bpc=v / math.log(2))
     save()
-    return {"global_step": step, "out": str(out), "metrics": dict(metrics)}
+    summary = {"global_step": step, "out": str(out), "metrics": dict(metrics)}
+    if patience is not None and patience.stopped_step is not None:
+        summary["stopped_early"] = patience.reason()
+    return summary
+
+
+def _warn_warmup(warmup_steps: int, horizon: Optional[int], step: int) -> bool:
+    message = warmup_warning(warmup_steps, horizon, step)
+    if message:
+        note(message)
+    return bool(message)

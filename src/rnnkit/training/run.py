@@ -121,6 +121,8 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
 
     from .callbacks import GracefulStop, RnnkitCheckpoint, TimeBudgetHorizon
+    from .feedback import feedback_callbacks
+    from .progress import note
     from .module import SequenceModule
 
     start = tuple(resumed.train_meta["data_position"]) if resumed else None
@@ -135,7 +137,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         # the schedule spans --max-steps global steps when given (the same command after a
         # crash resumes the same plan; a larger --max-steps extends it), else the saved plan
         module.schedule_horizon = cfg.run.max_steps or meta.get("schedule_horizon")
-        print(f"resumed from step {module.step_offset}", flush=True)
+        note(f"resumed from step {module.step_offset}")
 
     def make_config(mod) -> Dict[str, Any]:
         return {
@@ -164,10 +166,10 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         from .diagnostics import GradientDiagnostics
 
         cbs.append(GradientDiagnostics(cfg.run.diagnostics_every, cfg.optim.clip_norm, cfg.optim.clip_value))
-    if cfg.run.progress:
-        from lightning.pytorch.callbacks import TQDMProgressBar
-
-        cbs.append(TQDMProgressBar(refresh_rate=10))
+    shown, use_bar, patience = feedback_callbacks(cfg.run, cfg.optim.warmup_steps, resumed.train_meta if resumed else None)
+    cbs += shown
+    if patience is not None:
+        ckpt_cb.extra_state["early_stopping"] = patience.state
     logger: Any = False
     # a resumed run logs beside the earlier ones (Lightning would delete an existing metrics.csv)
     log_version = f"resumed-{module.step_offset:07d}" if resumed else ""
@@ -200,7 +202,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
             val_check_interval=cfg.run.val_every, check_val_every_n_epoch=None,
             limit_val_batches=cfg.run.val_batches if cfg.run.val_batches else 1.0,
             num_sanity_val_steps=0, enable_checkpointing=False, enable_model_summary=False,
-            enable_progress_bar=cfg.run.progress, logger=logger, callbacks=cbs,
+            enable_progress_bar=use_bar, logger=logger, callbacks=cbs,
             use_distributed_sampler=False, log_every_n_steps=10, default_root_dir=str(out),
         )
     except (ValueError, TypeError, RuntimeError, MisconfigurationException) as e:
@@ -231,4 +233,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         if metrics:
             ckpt_cb.metrics.update(metrics)
             ckpt_cb.save(trainer, module)
-    return {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics)}
+    summary = {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics)}
+    if patience is not None and patience.stopped_step is not None:
+        summary["stopped_early"] = patience.reason()
+    return summary

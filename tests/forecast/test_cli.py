@@ -171,3 +171,17 @@ def test_a_flag_overrides_the_presets_value_and_speed_is_in_windows(tmp_path, ca
 
     spec = C.read_config(out)["data"]["spec"]
     assert spec["event"] == "precipitation>0" and spec["targets"] == []
+
+
+def test_diagnose_a_forecast_checkpoint(trained, tmp_path, capsys):
+    _, _, out = trained
+    assert main(["diagnose", "gradients", str(out), "--out", str(tmp_path / "g"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "g" / "gradients.json").read_text())
+    assert res["setup"]["task"] == "forecast" and res["setup"]["seq_len"] == 6  # --lookback 6
+    assert [len(r["norms"]) for r in res["layers"].values()] == [6]
+    assert main(["diagnose", "exploding", str(out), "--steps", "3", "--out", str(tmp_path / "e"), "--threads", "1"]) == 0
+    runs = json.loads((tmp_path / "e" / "exploding.json").read_text())["runs"]
+    assert all(r["steps_run"] == 3 for r in runs.values())
+    capsys.readouterr()
+    one_line_error(capsys, ["diagnose", "gradients", str(out), "--data", "x.txt", "--out", str(tmp_path / "d")],
+                   "--data picks the text of a charlm checkpoint; a forecast checkpoint is probed on its own")

@@ -191,3 +191,20 @@ def test_bad_early_stopping_flags(tiny_corpus, tmp_path, capsys, flags, message)
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_log_lines_without_a_validation_split(capsys):
+    """A line that waits for its step's validation is not lost when none comes."""
+    from types import SimpleNamespace
+
+    from rnnkit.training.feedback import LogLines
+
+    cb = LogLines(every=5, val_every=5, max_steps=12, max_minutes=None, warmup_steps=0)
+    module = SimpleNamespace(total_steps=0, schedule_horizon=12, rate=100.0, rate_unit="texts")
+    trainer = SimpleNamespace(is_global_zero=True, callback_metrics={})
+    cb.on_train_start(trainer, module)
+    for step in range(1, 13):  # no validation ever ends
+        module.total_steps = step
+        cb.on_train_batch_end(trainer, module, None, None, step - 1)
+    lines = [line.split("  ")[0] for line in capsys.readouterr().err.splitlines()]
+    assert lines == ["step 6/12", "step 10/12"]  # step 5's line once the validation did not come, then on time

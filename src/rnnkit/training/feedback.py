@@ -110,16 +110,20 @@ class LogLines(_RunClock, Callback):
         self.every, self.val_every = every, val_every
         self._limits = (max_steps, max_minutes, warmup_steps)
         self._pending: Optional[int] = None  # a line that waits for this step's validation
+        self._defer = True  # False once a validation that was due did not come (no validation split)
 
     def on_train_start(self, trainer, module) -> None:
         self._start_clock(trainer, module, *self._limits)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self._check_warmup(trainer, module)
+        if self._pending is not None:  # the validation it waited for did not run: say it now
+            self._pending, self._defer = None, False
+            self._line(trainer, module)
         step = module.total_steps
         if not self.every or step % self.every or not trainer.is_global_zero:
             return
-        if (batch_idx + 1) % self.val_every == 0:  # Lightning validates right after this hook
+        if self._defer and (batch_idx + 1) % self.val_every == 0:  # Lightning validates right after this hook
             self._pending = step
         else:
             self._line(trainer, module)

@@ -89,3 +89,17 @@ def tiny_runs(tmp_path_factory) -> Dict[str, Path]:
     """{task: checkpoint directory} for every task, trained a few steps on tiny synthetic data."""
     root = tmp_path_factory.mktemp("serve-runs")
     return {task: build(root) for task, build in BUILDERS.items()}
+
+
+LIMITS = ["--max-texts", "8", "--max-length", "400", "--max-audio-seconds", "2", "--max-body-mb", "1"]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_runs, tmp_path_factory):
+    """The real server on every tiny model, batching on (20 ms), small limits."""
+    from rnnkit.serve.launch import serve_process
+
+    log = tmp_path_factory.mktemp("serve-log") / "server.log"
+    with serve_process({t: str(p) for t, p in tiny_runs.items()}, "--batch-wait-ms", "20", *LIMITS, log=log) as srv:
+        yield srv
+        assert "Traceback" not in srv.output() or "internal error" in srv.output()

@@ -49,6 +49,14 @@ def test_the_page_classifies_a_review_in_a_browser(tiny_runs, tmp_path):
             label = wait.until(lambda d: card.find_element(By.CSS_SELECTOR, ".out .label"))
             assert label.text == want
             assert "probability" in card.find_element(By.CSS_SELECTOR, ".out").text
+            lm = driver.find_element(By.CSS_SELECTOR, "[data-model='lm']")
+            length = lm.find_element(By.CSS_SELECTOR, "input[type=number]")
+            length.clear()
+            length.send_keys("80")
+            lm.find_element(By.CSS_SELECTOR, "button.run").click()  # streams the sample into the page
+            wait.until(lambda d: len(lm.find_element(By.CSS_SELECTOR, ".out").text) >= len("ROMEO:") + 60
+                       and lm.find_element(By.CSS_SELECTOR, "button.run").is_enabled())
+            assert lm.find_element(By.CSS_SELECTOR, ".out").text.startswith("ROMEO:")
             fc = driver.find_element(By.CSS_SELECTOR, "[data-model='weather']")
             fc.find_element(By.CSS_SELECTOR, "button.run").click()
             wait.until(lambda d: fc.find_elements(By.CSS_SELECTOR, ".out svg polyline"))

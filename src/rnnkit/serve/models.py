@@ -10,7 +10,7 @@ task       one batched call                            requests share a call whe
 sentiment  ``predict(texts)``                          always
 seq2seq    ``translate(texts, beam, max_len)``         ``beam``, ``max_len``
 asr        ``transcribe([(samples, rate), ...])``      ``beam``, ``timestamps``
-forecast   ``forecast(data, series)`` per request      (queued; the API has no batch form)
+forecast   ``forecast(data, series)`` per distinct ask  equal asks of the training data
 charlm     ``sample``/``stream`` per request           (not batched: one stream each)
 =========  ==========================================  ==================================
 """
@@ -45,7 +45,16 @@ def _asr(pred: Any, key: Hashable, clips: List[Any]) -> Sequence[Any]:
 
 
 def _forecast(pred: Any, key: Hashable, asks: List[Any]) -> Sequence[Any]:
-    return [pred.forecast(data=data, series=series) for data, series in asks]
+    """One ``forecast`` call per distinct request of the batch (requests without a history ask
+    the same question of the training data: one call answers all of them)."""
+    done: Dict[Any, Any] = {}
+    out = []
+    for data, series in asks:
+        k = ("training data" if data is None else id(data), series)
+        if k not in done:
+            done[k] = pred.forecast(data=data, series=series)
+        out.append(done[k])
+    return out
 
 
 BATCHED = {"sentiment": _sentiment, "seq2seq": _seq2seq, "asr": _asr, "forecast": _forecast}

@@ -5,6 +5,7 @@
     data        no models: never layers/tasks/training/cli
     tasks, diagnostics   build on reference/layers/data; never training/cli
     training    never cli; the only place Lightning is imported
+    serve       the predictors only (no model code): never layers/tasks/data/training/cli
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ RULES = {
     "tasks": (None, {"training", "cli", "export"}),
     "diagnostics": (None, {"training", "cli", "export"}),
     "training": (None, {"cli"}),
+    # the HTTP server runs models only through the predictor API (rnnkit.load)
+    "serve": (None, {"reference", "layers", "data", "tasks", "diagnostics", "training", "cli", "export"}),
 }
 
 

@@ -76,3 +76,23 @@ def test_non_loopback_without_a_token_warns(tiny_runs, tmp_path):
 def test_loopback_default_does_not_warn(guarded):
     assert "warning" not in guarded.output().split("Uvicorn running")[0].lower()
     assert "127.0.0.1" in guarded.output()
+
+
+@pytest.mark.slow
+def test_two_workers_each_build_the_app_from_the_factory(tiny_runs, tmp_path):
+    """--workers 2: uvicorn starts two processes that each call the app factory (config via
+    the temporary JSON file); both answer, with the same predictions."""
+    texts = ["a wonderful film", "dull and boring"]
+    with serve_process({"s": str(tiny_runs["sentiment"])}, "--workers", "2", log=tmp_path / "log") as srv:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            import time
+
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < 60:  # until both workers are ready
+                if all(c.get("ready").status_code == 200 for _ in range(10)):
+                    break
+                time.sleep(0.2)
+            answers = [c.post("v1/models/s/predict", json={"texts": texts}).json()["predictions"] for _ in range(10)]
+        out = srv.output()
+    assert all(a == answers[0] for a in answers)
+    assert len({line.split("[")[1].split("]")[0] for line in out.splitlines() if "Started server process" in line}) == 2

@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -130,8 +131,17 @@ class Conn:
             self.writer = None
 
 
+def cpu_seconds(pid: Optional[int] = None) -> float:
+    """CPU time (user + system) of process ``pid`` (Linux /proc), or of this process."""
+    if pid is None:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(url: str, path: str, bodies: List[Dict[str, Any]], clients: int, total: int,
-               seconds: float, into: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+               seconds: float, into: Optional[Dict[str, Any]] = None, pid: Optional[int] = None) -> Dict[str, Any]:
     """``clients`` concurrent connections posting ``bodies`` round-robin until ``total``
     requests or ``seconds``; latency percentiles, throughput, errors (added to the raw
     latencies, errors and wall time of ``into`` when given, so rounds can be pooled)."""
@@ -163,10 +173,14 @@ async def load(url: str, path: str, bodies: List[Dict[str, Any]], clients: int, 
         finally:
             await conn.close()
 
+    cpu0 = (cpu_seconds(pid) if pid else 0.0, cpu_seconds())
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     wall = time.perf_counter() - t0
+    cpu = (cpu_seconds(pid) - cpu0[0] if pid else 0.0, cpu_seconds() - cpu0[1])
     if into is not None:
+        into["cpu"] = (into.get("cpu", (0.0, 0.0))[0] + cpu[0], into.get("cpu", (0.0, 0.0))[1] + cpu[1])
+        cpu = into["cpu"]
         into.setdefault("lat", []).extend(lat)
         into["wall"] = into.get("wall", 0.0) + wall
         for k, v in errors.items():
@@ -175,7 +189,9 @@ async def load(url: str, path: str, bodies: List[Dict[str, Any]], clients: int, 
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
     return {"requests": len(lat), "seconds": round(wall, 3), "rps": round(len(lat) / wall, 1),
             "p50_ms": round(q[49] * 1000, 2), "p95_ms": round(q[94] * 1000, 2), "p99_ms": round(q[98] * 1000, 2),
-            "errors": sum(errors.values()), "error_kinds": errors}
+            "errors": sum(errors.values()), "error_kinds": errors,
+            "server_cpu_ms_per_request": round(cpu[0] / len(lat) * 1000, 3) if pid else None,
+            "client_cpu_ms_per_request": round(cpu[1] / len(lat) * 1000, 3)}
 
 
 def sst2_sentences(n: int) -> List[str]:
@@ -205,6 +221,12 @@ def check_batched_equals_alone(url: str, texts: List[str]) -> Dict[str, Any]:
     assert same and worst < 1e-5, f"batched answers differ from single ones (max |dp| = {worst})"
     return {"texts": len(texts), "labels_equal": same, "max_abs_probability_diff": worst,
             "largest_batch_seen": stats["largest_batch"]}
+
+
+def served(url: str) -> Dict[str, Any]:
+    import httpx
+
+    return httpx.get(url + "v1/models/sst2", timeout=30).json()["served"]
 
 
 def stream_latency(url: str, length: int, tries: int = 5) -> Dict[str, Any]:
@@ -269,12 +291,23 @@ def main() -> None:
         rss0 = srv.rss_bytes()
         # interleaved rounds: both servers see the same machine load (other tenants come and go)
         pooled: Dict[str, Dict[str, Any]] = {"batched": {}, "unbatched": {}}
+        served0 = [served(s.url) for s in (srv, plain)]
         for _ in range(a.rounds):
             res["batched"] = asyncio.run(load(srv.url, "v1/models/sst2/predict", sent_bodies, a.clients,
-                                              n // a.rounds, secs / a.rounds, pooled["batched"]))
+                                              n // a.rounds, secs / a.rounds, pooled["batched"], srv.proc.pid))
             res["unbatched"] = asyncio.run(load(plain.url, "v1/models/sst2/predict", sent_bodies, a.clients,
-                                                n // 3 // a.rounds, secs / 2 / a.rounds, pooled["unbatched"]))
+                                                n // 3 // a.rounds, secs / 2 / a.rounds, pooled["unbatched"],
+                                                plain.proc.pid))
         rss1 = srv.rss_bytes()
+        for name, s, before in zip(("batched", "unbatched"), (srv, plain), served0):
+            after = served(s.url)
+            done = after["requests"] - before["requests"]
+            res[name].update(model_cpu_ms_per_request=round((after["model_cpu_seconds"] - before["model_cpu_seconds"])
+                                                            / done * 1000, 3),
+                             model_wall_ms_per_request=round((after["model_seconds"] - before["model_seconds"])
+                                                             / done * 1000, 3),
+                             texts_per_model_call=round((after["items"] - before["items"]) /
+                                                        max(1, after["batches"] - before["batches"]), 2))
         res["forecast_batched"] = asyncio.run(load(srv.url, "v1/models/seattle/predict", [{}], a.clients,
                                                    n // 10, secs / 4))
         res["rss_before_mb"], res["rss_after_mb"] = round(rss0 / 2**20, 1), round(rss1 / 2**20, 1)
@@ -300,6 +333,11 @@ def main() -> None:
         p = res[name]
         print(f"{name:24}{p['rps']:8.1f}{p['p50_ms']:9.2f}{p['p95_ms']:9.2f}{p['p99_ms']:9.2f}{p['errors']:8d}"
               f"{p['requests']:10d}")
+    for name in ("batched", "unbatched"):
+        p = res[name]
+        print(f"{name}: per request, server CPU {p['server_cpu_ms_per_request']} ms, of which inside the model "
+              f"{p['model_cpu_ms_per_request']} ms ({p['texts_per_model_call']} texts per call); client CPU "
+              f"{p['client_cpu_ms_per_request']} ms")
     print(f"wrote {path}", file=sys.stderr)
     emit(summary)
 

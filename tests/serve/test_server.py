@@ -192,6 +192,12 @@ MALFORMED = [
     ("beam over the cap", S2S, {"json": {"texts": ["a dog"], "beam": 1000}}, 422, "--max-beam"),
     ("body over --max-body-mb", SENT, {"content": b"[" + b" " * (1024 * 1024 + 10) + b"]", "headers": J}, 413,
      "--max-body-mb"),
+    ("deeply nested JSON", SENT, {"content": b'{"texts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "headers": J},
+     422, None),
+    ("a number too large", LM, {"content": b'{"length": 1' + b"0" * 400 + b"}", "headers": J}, 422, "length"),
+    ("a 5000-digit number", LM, {"content": b'{"length": 1' + b"0" * 5000 + b"}", "headers": J}, 422, "out of range"),
+    ("a 400-digit top_k", LM, {"content": b'{"top_k": 1' + b"0" * 400 + b"}", "headers": J}, 422, "top_k"),
+    ("lone surrogate in a prime", LM, {"content": b'{"prime": "\\ud800", "length": 5}', "headers": J}, 422, None),
     ("unknown model", "v1/models/nobody/predict", {"json": {"texts": ["a"]}}, 404, "nobody"),
     ("GET on predict", SENT, {"method": "GET"}, 405, None),
     ("no such endpoint", "v2/whatever", {"json": {}}, 404, None),
@@ -223,10 +229,32 @@ def test_the_server_is_healthy_after_the_malformed_requests(client):
     assert r.status_code == 200 and r.json()["predictions"][0]["label"]
 
 
-@pytest.mark.parametrize("raw", [b"/v1/models/%2E%2E/predict", b"/v1/models/..%2Fsentiment/predict",
-                                 b"/v1/models/sentiment..x/predict"])
-def test_names_never_reach_the_file_system(server, raw):
+@pytest.mark.parametrize("raw,name", [(b"/v1/models/%2E%2E/predict", ".."), (b"/v1/models/sentiment..x/predict",
+                                                                              "sentiment..x"),
+                                      (b"/v1/models/..%5Csentiment/predict", "..\\sentiment"), (b"/v1/models/~/predict", "~")])
+def test_unknown_names_including_dotdot_are_404_naming_the_model(server, raw, name):
     with httpx.Client(timeout=30) as c:
         url = httpx.URL(server.url).copy_with(raw_path=raw)
         r = c.post(url, json={"texts": ["a"]})
-    assert r.status_code == 404 and r.json()["status"] == 404
+    assert r.status_code == 404 and r.json() == {"error": f"no model named {name!r} (GET /v1/models lists them)",
+                                                 "status": 404}
+
+
+def test_path_traversal_never_reaches_a_model(server):
+    with httpx.Client(timeout=30) as c:
+        url = httpx.URL(server.url).copy_with(raw_path=b"/v1/models/..%2F..%2Fsentiment/predict")
+        r = c.post(url, json={"texts": ["a"]})
+    assert r.status_code == 404 and "predictions" not in r.text
+
+
+def test_a_chunked_body_over_the_cap_is_refused_while_it_arrives(client):
+    sent = []
+
+    def chunks():
+        for _ in range(64):  # 4 MB announced by nobody: no Content-Length, chunked encoding
+            sent.append(1)
+            yield b" " * 65536
+
+    r = client.post(SENT, content=chunks(), headers=J)
+    assert r.status_code == 413 and r.json()["limit"] == "max_body_mb"
+    assert client.get("health").status_code == 200

@@ -38,6 +38,7 @@ PAGE = "index.html"
 
 
 def fail(status: int, message: str, limit: Optional[str] = None) -> JSONResponse:
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate from a request
     return JSONResponse(error_body(status, message, limit), status_code=status)
 
 

@@ -18,21 +18,27 @@ fails alone and never takes its neighbours down with it.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 
 @dataclass
 class BatchStats:
-    """What a batcher has done: requests answered, calls made, items processed, largest call."""
+    """What a batcher has done: requests answered, calls made, items processed, largest call,
+    seconds spent inside the batched calls (wall clock, and CPU of the calling thread: torch
+    with one thread computes in it)."""
 
     requests: int = 0
     batches: int = 0
     items: int = 0
     largest: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
-    def as_dict(self) -> Dict[str, int]:
-        return {"requests": self.requests, "batches": self.batches, "items": self.items, "largest_batch": self.largest}
+    def as_dict(self) -> Dict[str, Any]:
+        return {"requests": self.requests, "batches": self.batches, "items": self.items, "largest_batch": self.largest,
+                "model_seconds": round(self.seconds, 4), "model_cpu_seconds": round(self.cpu_seconds, 4)}
 
 
 @dataclass
@@ -118,8 +124,16 @@ class MicroBatcher:
             for key, reqs in groups.items():
                 await self._run_group(key, reqs)
 
+    def _timed(self, key: Hashable, items: List[Any]) -> Sequence[Any]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return self.fn(key, items)
+        finally:
+            self.stats.seconds += time.perf_counter() - t0
+            self.stats.cpu_seconds += time.thread_time() - c0
+
     async def _call(self, key: Hashable, items: List[Any]) -> Sequence[Any]:
-        results = await asyncio.to_thread(self.fn, key, items)
+        results = await asyncio.to_thread(self._timed, key, items)
         if len(results) != len(items):
             raise RuntimeError(f"batched call returned {len(results)} results for {len(items)} items")
         self.stats.batches += 1

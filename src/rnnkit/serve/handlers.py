@@ -29,10 +29,19 @@ class Refused(Exception):
         self.status, self.message, self.limit = status, message, limit
 
 
+def _num(v: float) -> str:
+    """A number for a message (a 400-digit integer from a request stays one short line)."""
+    if isinstance(v, int):
+        if abs(v) < 10**20:
+            return str(v)
+        return f"about 10^{v.bit_length() * 0.30103:.0f}"
+    return f"{v:g}"
+
+
 def _cap(what: str, value: float, cap: float, option: str, unit: str = "") -> None:
     if value > cap:
-        raise Refused(422, f"{what} is {value:g}{unit}, over the limit of {cap:g}{unit} (--{option.replace('_', '-')})",
-                      limit=option)
+        raise Refused(422, f"{what} is {_num(value)}{unit}, over the limit of {_num(cap)}{unit} "
+                      f"(--{option.replace('_', '-')})", limit=option)
 
 
 def check_texts(texts: List[str], cfg: ServeConfig) -> None:
@@ -121,7 +130,7 @@ async def forecast(m: Served, req: ForecastRequest, cfg: ServeConfig) -> Dict[st
             raise Refused(422, "horizon: this model forecasts an event, not steps")
         most = int(frame["step"].max())
         if req.horizon > most:
-            raise Refused(422, f"horizon is {req.horizon}, over the model's horizon of {most} steps", limit="horizon")
+            raise Refused(422, f"horizon is {_num(req.horizon)}, over the model's horizon of {most} steps", limit="horizon")
         frame = frame[frame["step"] <= req.horizon]
     rows = json.loads(frame.to_json(orient="records", date_format="iso"))
     return {"model": m.name, "columns": [str(c) for c in frame.columns], "rows": rows}

@@ -34,7 +34,7 @@ class CharLMRequest(_Body):
     prime: StrictStr = Field("", description="text to start from")
     length: StrictInt = Field(500, ge=1, description="characters to generate")
     temperature: Number = Field(1.0, ge=0, description="softmax temperature; 0 = greedy")
-    top_k: Optional[StrictInt] = Field(None, ge=1, description="sample among the K most likely characters")
+    top_k: Optional[StrictInt] = Field(None, ge=1, le=1_000_000, description="sample among the K most likely characters")
     top_p: Optional[Number] = Field(None, gt=0, le=1, description="nucleus sampling threshold")
     seed: Optional[StrictInt] = Field(None, ge=0, le=2**32 - 1, description="same seed, same text")
     stream: StrictBool = Field(False, description="answer with text/event-stream, one event per chunk")
@@ -46,7 +46,7 @@ class ForecastRequest(_Body):
 
     history: Optional[List[Dict[str, Union[StrictStr, Number, StrictBool, None]]]] = Field(
         None, min_length=1, description="rows with the training data's columns (time, target, covariates, group)")
-    horizon: Optional[StrictInt] = Field(None, ge=1, description="steps to return (at most the model's horizon)")
+    horizon: Optional[StrictInt] = Field(None, ge=1, le=1_000_000, description="steps to return (at most the model's horizon)")
     series: Optional[StrictStr] = Field(None, description="only this series (default: all)")
 
 

@@ -258,3 +258,33 @@ def test_a_chunked_body_over_the_cap_is_refused_while_it_arrives(client):
     r = client.post(SENT, content=chunks(), headers=J)
     assert r.status_code == 413 and r.json()["limit"] == "max_body_mb"
     assert client.get("health").status_code == 200
+
+
+def test_concurrent_requests_of_every_task_equal_their_answers_alone(client, server):
+    """Batched (sentiment, seq2seq, asr, forecast) or side by side in threads (charlm): the
+    same answers as one request at a time."""
+    clip = base64.b64encode(wav_bytes(tone(500, 0.35))).decode()
+    asks = [("charlm", {"prime": "KING:", "length": 40, "temperature": 0.9, "seed": s}) for s in range(4)]
+    asks += [("seq2seq", {"texts": [t], "beam": 2}) for t in ("the red dog runs .", "a cat sleeps .", "the old man eats .")]
+    asks += [("asr", {"audio_base64": clip, "beam": 1})] * 2
+    asks += [("forecast", {"series": s}) for s in ("A", "B", "A")]
+    asks += [("sentiment", {"texts": [t]}) for t in ("great fun", "dull", "the plot was superb")]
+    alone = [client.post(f"v1/models/{m}/predict", json=b).json() for m, b in asks]
+
+    async def together():
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as ac:
+            rs = await asyncio.gather(*(ac.post(f"v1/models/{m}/predict", json=b) for m, b in asks))
+        return [r.json() for r in rs]
+
+    for (m, _), a, b in zip(asks, alone, asyncio.run(together())):
+        if m == "sentiment":
+            assert a["predictions"][0]["probabilities"] == pytest.approx(b["predictions"][0]["probabilities"], abs=1e-6)
+        elif m == "forecast":
+            assert [r["forecast"] for r in a["rows"]] == pytest.approx([r["forecast"] for r in b["rows"]], rel=1e-6)
+        elif m == "asr":
+            assert a["text"] == b["text"] and [w["word"] for w in a["words"]] == [w["word"] for w in b["words"]]
+            for wa, wb in zip(a["words"], b["words"]):
+                assert (wa["start"], wa["end"], wa["confidence"]) == pytest.approx(
+                    (wb["start"], wb["end"], wb["confidence"]), abs=1e-5)
+        else:
+            assert a == b, m

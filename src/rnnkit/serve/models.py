@@ -101,7 +101,7 @@ class Registry:
         self.config = config
         self.models: Dict[str, Served] = {}
         for name, path in config.models.items():
-            self.models[name] = Served(name, path, str(read_config(Path(path))["task"]))
+            self.models[name] = Served(name, path, str(read_config(Path(path)).get("task", "unknown")))
 
     def get(self, name: str) -> Optional[Served]:
         return self.models.get(name)
@@ -123,6 +123,7 @@ class Registry:
                 log.error("model %s (%s) failed to load: %s", m.name, m.path, m.error)
                 continue
             m.load_seconds = round(time.perf_counter() - t0, 3)
+            m.task = m.predictor.task
             if m.task in BATCHED:
                 fn = BATCHED[m.task]
                 pred = m.predictor

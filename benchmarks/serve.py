@@ -253,7 +253,7 @@ def stream_latency(url: str, length: int, tries: int = 5) -> Dict[str, Any]:
             "first_generated_char_ms": round(statistics.median(first_generated) * 1000, 1), "events": events}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="< 60 s: tiny training budgets and fewer requests")
     ap.add_argument("--sentiment", help="a sentiment checkpoint (default: train the SST-2 recipe for --train-minutes)")
@@ -269,65 +269,63 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick and a.runs == str(ROOT / "runs" / "bench-serve"):
         a.runs += "-quick"
-    n = a.requests or (800 if a.quick else 10_000)
-    secs = a.max_seconds or (5.0 if a.quick else 240.0)
+    a.requests = a.requests or (800 if a.quick else 10_000)
+    a.max_seconds = a.max_seconds or (5.0 if a.quick else 240.0)
     a.rounds = a.rounds or (2 if a.quick else 5)
-    os.chdir(ROOT)
-    t_start = time.perf_counter()
-    ms = models(a)
-    logs = Path(a.runs)
+    return a
+
+
+def measure(a: argparse.Namespace, ms: Dict[str, str], res: Dict[str, Any]) -> None:
+    """Both servers up at once; correctness, then interleaved sentiment rounds, forecast, charlm."""
+    n, secs, logs, path = a.requests, a.max_seconds, Path(a.runs), "v1/models/sst2/predict"
     texts = sst2_sentences(872)
-    sent_bodies = [{"texts": [t]} for t in texts]
-    cpu = sorted(os.sched_getaffinity(0))[-1]
-    os.sched_setaffinity(0, {cpu})  # the client: one core
-    res: Dict[str, Any] = {"machine": machine(), "clients": a.clients, "client_cpu": cpu, "quick": a.quick,
-                           "models": ms}
+    bodies = [{"texts": [t]} for t in texts]
     with server(ms, BATCHED, logs / "batched.log") as srv, \
             server({"sst2": ms["sst2"], "seattle": ms["seattle"]}, UNBATCHED, logs / "unbatched.log") as plain:
         res["ready_seconds_three_models"] = round(srv.ready_seconds, 2)
         res["correctness"] = check_batched_equals_alone(srv.url, texts[:64])
         for s in (srv, plain):  # warm-up
-            asyncio.run(load(s.url, "v1/models/sst2/predict", sent_bodies, a.clients, 200, 30))
-        rss0 = srv.rss_bytes()
+            asyncio.run(load(s.url, path, bodies, a.clients, 200, 30))
+        res["rss_before"] = srv.rss_bytes()
         # interleaved rounds: both servers see the same machine load (other tenants come and go)
         pooled: Dict[str, Dict[str, Any]] = {"batched": {}, "unbatched": {}}
         served0 = [served(s.url) for s in (srv, plain)]
         for _ in range(a.rounds):
-            res["batched"] = asyncio.run(load(srv.url, "v1/models/sst2/predict", sent_bodies, a.clients,
-                                              n // a.rounds, secs / a.rounds, pooled["batched"], srv.proc.pid))
-            res["unbatched"] = asyncio.run(load(plain.url, "v1/models/sst2/predict", sent_bodies, a.clients,
-                                                n // 3 // a.rounds, secs / 2 / a.rounds, pooled["unbatched"],
-                                                plain.proc.pid))
-        rss1 = srv.rss_bytes()
+            res["batched"] = asyncio.run(load(srv.url, path, bodies, a.clients, n // a.rounds, secs / a.rounds,
+                                              pooled["batched"], srv.proc.pid))
+            res["unbatched"] = asyncio.run(load(plain.url, path, bodies, a.clients, n // 3 // a.rounds,
+                                                secs / 2 / a.rounds, pooled["unbatched"], plain.proc.pid))
+        res["rss_after"] = srv.rss_bytes()
         for name, s, before in zip(("batched", "unbatched"), (srv, plain), served0):
             after = served(s.url)
-            done = after["requests"] - before["requests"]
-            res[name].update(model_cpu_ms_per_request=round((after["model_cpu_seconds"] - before["model_cpu_seconds"])
-                                                            / done * 1000, 3),
-                             model_wall_ms_per_request=round((after["model_seconds"] - before["model_seconds"])
-                                                             / done * 1000, 3),
+            per = lambda k: round((after[k] - before[k]) / (after["requests"] - before["requests"]) * 1000, 3)  # noqa: E731
+            res[name].update(model_cpu_ms_per_request=per("model_cpu_seconds"),
+                             model_wall_ms_per_request=per("model_seconds"),
                              texts_per_model_call=round((after["items"] - before["items"]) /
                                                         max(1, after["batches"] - before["batches"]), 2))
         res["forecast_batched"] = asyncio.run(load(srv.url, "v1/models/seattle/predict", [{}], a.clients,
                                                    n // 10, secs / 4))
-        res["rss_before_mb"], res["rss_after_mb"] = round(rss0 / 2**20, 1), round(rss1 / 2**20, 1)
         res["charlm_stream"] = stream_latency(srv.url, 500)
+
+
+def summarize(res: Dict[str, Any]) -> Dict[str, Any]:
     phases = [res["batched"], res["unbatched"], res["forecast_batched"]]
-    summary = {
+    return {
         "requests": sum(p["requests"] for p in phases),
         "sentiment_rps_batched": res["batched"]["rps"], "sentiment_rps_unbatched": res["unbatched"]["rps"],
         "batching_speedup": round(res["batched"]["rps"] / res["unbatched"]["rps"], 2),
         "p99_ms_batched": res["batched"]["p99_ms"], "p99_ms_unbatched": res["unbatched"]["p99_ms"],
         "forecast_rps_batched": res["forecast_batched"]["rps"],
         "errors": sum(p["errors"] for p in phases),
-        "rss_growth_fraction": round((rss1 - rss0) / rss0, 4),
+        "rss_growth_fraction": round((res["rss_after"] - res["rss_before"]) / res["rss_before"], 4),
+        "rss_mb_before_after": [round(res["rss_before"] / 2**20, 1), round(res["rss_after"] / 2**20, 1)],
         "charlm_first_event_ms": res["charlm_stream"]["first_event_ms"],
         "charlm_first_generated_char_ms": res["charlm_stream"]["first_generated_char_ms"],
         "ready_seconds_three_models": res["ready_seconds_three_models"],
-        "seconds": round(time.perf_counter() - t_start, 1),
     }
-    res["summary"] = summary
-    path = write_json(a.out or ("serve-quick" if a.quick else "serve"), res)
+
+
+def print_table(res: Dict[str, Any]) -> None:
     print(f"{'':24}{'rps':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'requests':>10}")
     for name in ("batched", "unbatched", "forecast_batched"):
         p = res[name]
@@ -338,6 +336,21 @@ def main() -> None:
         print(f"{name}: per request, server CPU {p['server_cpu_ms_per_request']} ms, of which inside the model "
               f"{p['model_cpu_ms_per_request']} ms ({p['texts_per_model_call']} texts per call); client CPU "
               f"{p['client_cpu_ms_per_request']} ms")
+
+
+def main() -> None:
+    a = parse_args()
+    os.chdir(ROOT)
+    t_start = time.perf_counter()
+    ms = models(a)
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    os.sched_setaffinity(0, {cpu})  # the client: one core (servers are started with every core)
+    res: Dict[str, Any] = {"machine": machine(), "clients": a.clients, "client_cpu": cpu, "quick": a.quick,
+                           "models": ms}
+    measure(a, ms, res)
+    res["summary"] = summary = {**summarize(res), "seconds": round(time.perf_counter() - t_start, 1)}
+    path = write_json(a.out or ("serve-quick" if a.quick else "serve"), res)
+    print_table(res)
     print(f"wrote {path}", file=sys.stderr)
     emit(summary)
 

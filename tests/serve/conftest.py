@@ -94,7 +94,7 @@ def tiny_runs(tmp_path_factory) -> Dict[str, Path]:
 LIMITS = ["--max-texts", "8", "--max-length", "400", "--max-audio-seconds", "2", "--max-body-mb", "1"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tiny_runs, tmp_path_factory):
     """The real server on every tiny model, batching on (20 ms), small limits."""
     from rnnkit.serve.launch import serve_process

@@ -12,6 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
+from safetensors.numpy import load_file
+
 from rnnkit.predictors import load
 from tests.asr.conftest import tone
 
@@ -42,6 +44,8 @@ def test_health_ready_and_the_model_listing(client, tiny_runs):
         assert m["task"] == task and m["ready"] is True
         assert m["encoder"] == cfg["model"].get("encoder") and m["metrics"] == cfg.get("metrics", {})
         assert m["global_step"] == cfg.get("global_step")
+        weights = load_file(str(path / "model.safetensors"))
+        assert 0 < m["parameters"] <= sum(v.size for v in weights.values())  # the size, from the predictor or the weights
         assert "path" not in m  # the file system stays private
     assert client.get("v1/models/sentiment").json()["task"] == "sentiment"
 

@@ -82,6 +82,8 @@ class Served:
         if self.predictor is not None:
             info = dict(self.predictor.info())
             info.pop("name", None)
+            if info.get("parameters") is None:
+                info["parameters"] = count_weights(Path(self.path))
             out.update(info)
             out["load_seconds"] = self.load_seconds
         if self.error:
@@ -89,6 +91,23 @@ class Served:
         if self.batcher is not None:
             out["served"] = self.batcher.stats.as_dict()
         return out
+
+
+def count_weights(path: Path) -> Optional[int]:
+    """Numbers stored in ``path/model.safetensors`` (read from its header; no tensor is
+    loaded), or None without one (e.g. an ONNX export)."""
+    from math import prod
+
+    f = path / "model.safetensors"
+    if not f.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(f), framework="numpy") as st:
+            return int(sum(prod(st.get_slice(k).get_shape()) for k in st.keys()))
+    except Exception:  # noqa: BLE001 - a listing never fails over a size
+        return None
 
 
 class Registry:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Interrupted
 from .common import Parser, add_config_flags, overrides_from
 
 TASK_HELP = {
@@ -49,10 +49,13 @@ def cmd_train(args) -> int:
     else:
         from ..training.run import train
 
-    summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    try:
+        summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    except Interrupted as e:
+        raise Interrupted(f"{e}; continue with: {resume_command(args, cfg, cfg.run.out or args.resume)}") from None
     if summary.get("interrupted"):
         print(f"stopped by {summary['interrupted']} at step {summary['global_step']}; checkpoint saved in "
-              f"{summary['out']}; continue with: rnnkit train {cfg.task} --resume {summary['out']}")
+              f"{summary['out']}; continue with: {resume_command(args, cfg, summary['out'])}")
         return 0
     m = summary.get("metrics", {})
     line = f"done: step {summary['global_step']}, checkpoint {summary['out']}"
@@ -72,6 +75,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+def resume_command(args, cfg, out) -> str:
+    """A command that continues the run in ``out``: the same --config, budget and engine
+    (the model, data and optimizer settings come from the checkpoint)."""
+    import shlex
+
+    words = ["rnnkit", "train", cfg.task, "--resume", str(out)]
+    if args.config:
+        words += ["--config", args.config]
+    if cfg.run.max_steps is not None:
+        words += ["--max-steps", str(cfg.run.max_steps)]
+    if cfg.run.max_time is not None:
+        words += ["--max-time", f"{cfg.run.max_time:g}"]
+    if cfg.run.engine != "torch":
+        words += ["--engine", cfg.run.engine]
+    return shlex.join(words)
 
 
 def _refuse_contradictions(resume: str, overrides) -> None:

@@ -64,6 +64,20 @@ def test_cli_refuses_bad_runs_names_and_tokens(tiny_runs, tmp_path, capsys):
     one_line(capsys, ["serve", run, "--max-batch", "0"], "--max-batch")
     one_line(capsys, ["serve", run, "--batch-wait-ms", "-1"], "--batch-wait-ms")
     one_line(capsys, ["serve", run, "--max-body-mb", "0"], "--max-body-mb")
+    one_line(capsys, ["serve", run, "--port", "70000"], "--port must be <= 65535")
+    one_line(capsys, ["serve", run, "--port", "http"], "--port must be an integer")
+
+
+def test_a_port_in_use_is_one_line(tiny_runs, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        one_line(capsys, ["serve", str(tiny_runs["sentiment"]), "--port", str(port)], f"--port {port}",
+                 "cannot listen")
+    one_line(capsys, ["serve", str(tiny_runs["sentiment"]), "--host", "no-such-host.invalid"], "--host")
 
 
 def test_non_loopback_without_a_token_warns(tiny_runs, tmp_path):

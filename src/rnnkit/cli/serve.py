@@ -17,6 +17,15 @@ from ..errors import ConfigError
 from .common import bounded, positive_int
 
 
+def _port(s: str) -> int:
+    import argparse
+
+    v = bounded("--port", int, 1)(s)
+    if v > 65535:
+        raise argparse.ArgumentTypeError(f"--port must be <= 65535, got {s}")
+    return v
+
+
 def register(sub) -> None:
     p = sub.add_parser("serve", help="serve models over HTTP (JSON API, streaming, a page to try them)",
                        description="Serve checkpoint or ONNX export directories over HTTP: GET / (a page to try "
@@ -25,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN|NAME=RUN",
                    help="checkpoint or export directory, served under NAME (default: the directory's name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=bounded("--port", int, 1), default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
     p.add_argument("--workers", type=positive_int("--workers"), default=1,
                    help="worker processes, each with its own copy of the models and one torch thread (default: 1)")
     p.add_argument("--max-batch", type=positive_int("--max-batch"), default=32,
@@ -67,6 +76,23 @@ def parse_runs(specs: List[str]) -> Dict[str, str]:
     return models
 
 
+def check_listen(host: str, port: int) -> None:
+    """A one-line error now if ``host:port`` cannot be bound (in use, not an address here)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise ConfigError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror})") from None
+
+
 def cmd_serve(args) -> int:
     try:
         import fastapi  # noqa: F401
@@ -77,6 +103,7 @@ def cmd_serve(args) -> int:
     from ..serve.config import ENV_VAR, ServeConfig, is_loopback, read_token
 
     models = parse_runs(args.runs)
+    check_listen(args.host, args.port)
     if args.token_file:
         read_token(args.token_file)
     elif not is_loopback(args.host):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, AsyncIterator, Dict, Optional
@@ -137,7 +138,8 @@ def add_routes(app: FastAPI, registry: Registry, config: ServeConfig) -> None:
     async def ready() -> JSONResponse:
         loading = [m.name for m in registry.models.values() if not m.ready and not m.error]
         failed = {m.name: m.error for m in registry.models.values() if m.error}
-        body = {"ready": registry.ready, "models": len(registry.models), "loading": loading, "failed": failed}
+        body = {"ready": registry.ready, "models": len(registry.models), "loading": loading, "failed": failed,
+                "worker": os.getpid()}
         return JSONResponse(body, status_code=200 if registry.ready else 503)
 
     @app.get("/v1/models", summary="the served models: task, encoder, size, training data, metrics")

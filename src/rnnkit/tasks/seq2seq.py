@@ -100,6 +100,7 @@ class Seq2SeqTask(nn.Module):
 
     name = "seq2seq"
     stream = False  # independent sentence pairs: never carry state across batches
+    rate_unit = "sentences"  # training speed is reported in loss()'s "sentences" (pairs) per second
 
     def __init__(self, src_vocab: int, tgt_vocab: int, embedding_dim: int, encoder_size: int,
                  decoder: str = "lstm", decoder_hidden: int = 512, decoder_layers: int = 1,
@@ -158,7 +159,8 @@ class Seq2SeqTask(nn.Module):
         target = batch["tgt_out"]  # (B, T), PAD past the true length
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                ignore_index=PAD, label_smoothing=self.label_smoothing)
-        return loss, {"tokens": float((target != PAD).sum()), "teacher_forcing": ratio}
+        return loss, {"tokens": float((target != PAD).sum()), "sentences": float(y.shape[0]),
+                      "teacher_forcing": ratio}
 
     # -- pieces ----------------------------------------------------------------------------
     def memory(self, y: Tensor, src_len: Tensor) -> Memory:

@@ -46,6 +46,7 @@ class RnnkitCheckpoint(Callback):
         self._restore_rng = resume is not None
         self.metrics: Dict[str, float] = {}
         self.graceful: Optional["GracefulStop"] = None
+        self.extra_state: Dict[str, Callable[[], Any]] = {}  # train_state.json key -> its current value (--patience)
 
     @property
     def last_saved(self) -> Optional[int]:
@@ -131,6 +132,7 @@ class RnnkitCheckpoint(Callback):
             "carry": carry_meta,
             "world_size": trainer.world_size,
             "metrics": dict(self.metrics),
+            **{key: get() for key, get in self.extra_state.items()},
         }
         config = self.make_config(module)
         config["metrics"] = dict(self.metrics)

@@ -35,6 +35,7 @@ from ..reference.charlm import evaluate, init_charlm, train_step
 from ..reference.optim import AdamW
 from ..reference.streams import StreamLayout
 from .config import TrainConfig
+from .progress import Budget, log_line, note, patience_from, warmup_warning
 from .rundir import RunDir
 from .schedule import lr_factor
 from .signals import StopFlag, StopNow
@@ -97,6 +98,7 @@ class NumpyRun:
         self.step, self.epoch, self.index, self.carry = 0, 0, 0, None
         self.horizon = cfg.run.max_steps
         self.metrics: Dict[str, float] = {}
+        self.patience = patience_from(cfg.run, resumed.train_meta if resumed else None)
         if resumed:
             self._resume(resumed)
 
@@ -117,7 +119,7 @@ class NumpyRun:
             print(f"rnnkit: continuing a {meta.get('engine', 'torch')}-engine run with the numpy engine "
                   f"(weights, AdamW moments, schedule, data position and state carry over; RNG does not)",
                   file=sys.stderr)
-        print(f"resumed from step {self.step}", flush=True)
+        note(f"resumed from step {self.step}")
 
     def train_one(self, layout: StreamLayout, train_ids: np.ndarray) -> Tuple[float, int, bool]:
         """The next window: one step of the shared NumPy trainer; (loss, tokens, finite)."""
@@ -151,6 +153,8 @@ class NumpyRun:
                 "schedule_horizon": self.horizon, "optimizer": {"kind": "adamw"},
                 "rng": self.rng.bit_generator.state, "carry": carry_meta, "world_size": 1,
                 "metrics": dict(self.metrics)}
+        if self.patience is not None:
+            meta["early_stopping"] = self.patience.state()
         return run.save(self.step, self.params, config, {**opt_tensors, **carry_tensors}, meta)
 
 
@@ -193,15 +197,19 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
     summary.update(global_step=state.step, metrics=dict(state.metrics))
     if stop.signal is not None:
         summary["interrupted"] = stop.name
+    if state.patience is not None and state.patience.stopped_step is not None:
+        summary["stopped_early"] = state.patience.reason()
     return summary
 
 
 def _loop(cfg: TrainConfig, state: NumpyRun, run: RunDir, data, layout: StreamLayout, stop: StopFlag) -> None:
-    """Train until the budget is spent or a stop is requested (checkpoints on the way)."""
+    """Train until the budget is spent, patience runs out or a stop is requested (checkpoints on the way)."""
     t_start = time.monotonic()
     deadline = None if cfg.run.max_time is None else t_start + cfg.run.max_time * 60
     bad_streak, tokens, t_log = 0, 0, time.monotonic()
     measured_at = state.step + 20
+    budget = Budget(cfg.run.max_steps, cfg.run.max_time, state.step, now=t_start)
+    warned = _warn_warmup(cfg.optim.warmup_steps, state.horizon, state.step)
     while cfg.run.max_steps is None or state.step < cfg.run.max_steps:
         if stop.signal is not None or (deadline is not None and time.monotonic() >= deadline):
             return
@@ -220,14 +228,27 @@ def _loop(cfg: TrainConfig, state: NumpyRun, run: RunDir, data, layout: StreamLa
         if state.horizon is None and deadline is not None and state.step == measured_at:
             elapsed = time.monotonic() - t_start
             state.horizon = state.step + int(0.95 * (deadline - time.monotonic()) * 20 / max(elapsed, 1e-9))
-        if state.step % 10 == 0 and cfg.run.progress:
-            now = time.monotonic()
-            print(f"step {state.step}  loss {loss:.4f}  {tokens / max(now - t_log, 1e-9):.0f} tok/s  "
-                  f"lr {state.opt.lr:.2e}", file=sys.stderr, flush=True)
-            tokens, t_log = 0, now
+            warned = warned or _warn_warmup(cfg.optim.warmup_steps, state.horizon, state.step)
+        stopping = False
         if data.val_ids is not None and state.step % cfg.run.val_every == 0:
             v = evaluate_ids(state.params, state.cell, data.val_ids, cfg.data.seq_len, max_windows=cfg.run.val_batches)
             state.metrics.update(val_loss=v, val_bpc=v / math.log(2))
-            print(f"step {state.step}  val loss {v:.4f} nats/char ({v / math.log(2):.4f} bits/char)", file=sys.stderr)
+            if state.patience is not None and state.patience.update(v, state.step):
+                state.patience.stopped_step, stopping = state.step, True
+        if cfg.run.log_every and state.step % cfg.run.log_every == 0:  # no bar here: always the plain line
+            now = time.monotonic()
+            shown = {k: state.metrics[k] for k in ("val_loss", "val_bpc") if k in state.metrics}
+            note(log_line(state.step, budget.final_step(state.step, now), loss, shown,
+                          tokens / max(now - t_log, 1e-9), "tokens", budget.seconds_left(state.step, now)))
+            tokens, t_log = 0, now
+        if stopping:
+            return  # the final save after the loop writes this step
         if state.step % cfg.run.checkpoint_every == 0:
             state.save(run, data.data_config)
+
+
+def _warn_warmup(warmup_steps: int, horizon: Optional[int], step: int) -> bool:
+    message = warmup_warning(warmup_steps, horizon, step)
+    if message:
+        note(message)
+    return bool(message)

@@ -47,7 +47,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         import importlib.util
 
         if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
-            raise ConfigError("--logger tensorboard needs the tensorboard package (pip install tensorboard); "
+            raise ConfigError("--logger tensorboard needs the tensorboard extra: pip install 'rnnkit[tensorboard]'; "
                               "or use --logger csv")
     run = RunDir(cfg.run.out, resume, overwrite, keep=cfg.run.keep_checkpoints)
     out = run.path
@@ -68,6 +68,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
 
     from .callbacks import GracefulStop, RnnkitCheckpoint
+    from .progress import note
     from .module import SequenceModule
 
     start = tuple(resumed.train_meta["data_position"]) if resumed else None
@@ -82,7 +83,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
         # the schedule spans --max-steps global steps when given (the same command after a
         # crash resumes the same plan; a larger --max-steps extends it), else the saved plan
         module.schedule_horizon = cfg.run.max_steps or meta.get("schedule_horizon")
-        print(f"resumed from step {module.step_offset}", flush=True)
+        note(f"resumed from step {module.step_offset}")
 
     def make_config(mod) -> Dict[str, Any]:
         return {
@@ -103,14 +104,22 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool = Fals
     ckpt_cb = RnnkitCheckpoint(run, cfg.run.checkpoint_every, make_config, resumed, keep_best=cfg.run.keep_best)
     graceful = GracefulStop()
     ckpt_cb.graceful = graceful
+    from .feedback import feedback_callbacks
+
     cbs = make_callbacks(cfg, [graceful, ckpt_cb] + list(callbacks or []))
+    shown, use_bar, patience = feedback_callbacks(cfg.run, cfg.optim.warmup_steps, resumed.train_meta if resumed else None)
+    cbs += shown
+    if patience is not None:
+        ckpt_cb.extra_state["early_stopping"] = patience.state
     # a resumed run logs beside the earlier ones (Lightning would delete an existing metrics.csv)
     logger = make_logger(cfg, out, f"resumed-{module.step_offset:07d}" if resumed else "")
-    trainer = make_trainer(cfg, out, remaining, logger, cbs)
+    trainer = make_trainer(cfg, out, remaining, logger, cbs, use_bar)
     fit(run, trainer, module, prep, ckpt_cb, graceful)
     summary = {"global_step": module.total_steps, "out": str(out), "metrics": dict(ckpt_cb.metrics)}
     if graceful.signal is not None:
         summary["interrupted"] = graceful.name
+    if patience is not None and patience.stopped_step is not None:
+        summary["stopped_early"] = patience.reason()
     return summary
 
 
@@ -124,10 +133,6 @@ def make_callbacks(cfg: TrainConfig, cbs: list) -> list:
         from .diagnostics import GradientDiagnostics
 
         cbs.append(GradientDiagnostics(cfg.run.diagnostics_every, cfg.optim.clip_norm, cfg.optim.clip_value))
-    if cfg.run.progress:
-        from lightning.pytorch.callbacks import TQDMProgressBar
-
-        cbs.append(TQDMProgressBar(refresh_rate=10))
     return cbs
 
 
@@ -143,7 +148,7 @@ def make_logger(cfg: TrainConfig, out: Path, version: str) -> Any:
     return False
 
 
-def make_trainer(cfg: TrainConfig, out: Path, remaining: Optional[int], logger: Any, cbs: list):
+def make_trainer(cfg: TrainConfig, out: Path, remaining: Optional[int], logger: Any, cbs: list, use_bar: bool):
     """The Lightning Trainer for the run (a bad accelerator/devices/strategy is one line)."""
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -166,7 +171,7 @@ def make_trainer(cfg: TrainConfig, out: Path, remaining: Optional[int], logger: 
             val_check_interval=cfg.run.val_every, check_val_every_n_epoch=None,
             limit_val_batches=cfg.run.val_batches if cfg.run.val_batches else 1.0,
             num_sanity_val_steps=0, enable_checkpointing=False, enable_model_summary=False,
-            enable_progress_bar=cfg.run.progress, logger=logger, callbacks=cbs,
+            enable_progress_bar=use_bar, logger=logger, callbacks=cbs,
             use_distributed_sampler=False, log_every_n_steps=10, default_root_dir=str(out),
         )
     except (ValueError, TypeError, RuntimeError, MisconfigurationException) as e:

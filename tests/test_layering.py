@@ -5,6 +5,7 @@
     data        no models: never layers/tasks/training/cli
     tasks, diagnostics   build on reference/layers/data; never training/cli
     training    never cli; the only place Lightning is imported
+    serve       the predictors only (no model code): never layers/tasks/data/training/cli
 
 and no two modules import each other, directly or through others (lazy imports inside
 functions count; ``if TYPE_CHECKING:`` imports do not).
@@ -29,6 +30,8 @@ RULES = {
     "tasks": (None, {"training", "cli", "export", "predictors"}),
     "diagnostics": (None, {"training", "cli", "export"}),
     "training": (None, {"cli"}),
+    # the HTTP server runs models only through the predictor API (rnnkit.load)
+    "serve": (None, {"reference", "layers", "data", "tasks", "diagnostics", "training", "cli", "export"}),
     # what rnnkit.load returns: never Lightning (training/), never the CLI or the server
     "predictors": (None, {"training", "cli", "serve"}),
 }

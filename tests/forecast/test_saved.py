@@ -50,7 +50,7 @@ def test_saved_state_rebuilds_bit_identical_features():
     config = json.loads((DATA / "checkpoint" / "config.json").read_text())
     state = config["data"]
     spec = ts.Spec(**{**state["spec"], "data": str(DATA / "series.csv")})
-    data = ts.build(spec, saved=state)
+    data = ts.transform(ts.read_table(spec), spec, state)
     assert [digest(s.feats) for s in data.series] == GOLDEN["feats"]
     assert data.state["scalers"] == state["scalers"] and data.state["naive_mae"] == state["naive_mae"]
 
@@ -59,8 +59,16 @@ def test_saved_state_rebuilds_bit_identical_features():
 def test_fitted_state_is_unchanged(name):
     want = GOLDEN["states"][name]
     src = DATA / want["state"]["spec"]["data"]
-    data = ts.build(ts.resolve_spec({"data": str(src), **STATE_SPECS[name]}))
-    data.state["spec"]["data"] = src.name
-    assert json.loads(json.dumps(data.state, default=str)) == want["state"]
+    spec = ts.resolve_spec({"data": str(src), **STATE_SPECS[name]})
+    frame = ts.read_table(spec)
+    data = ts.fit_transform(frame, spec)
+    state = ts.fit(frame, spec)
+    assert json.loads(json.dumps(state)) == json.loads(json.dumps(data.state))
+    state["spec"]["data"] = src.name
+    assert json.loads(json.dumps(state)) == want["state"]
     assert {k: digest(v) for k, v in data.windows.items()} == want["windows"]
     assert [digest(s.feats) for s in data.series] == want["feats"]
+    # inference on the same table takes the same path: the same features and windows
+    again = ts.transform(frame, spec, data.state)
+    assert [digest(s.feats) for s in again.series] == want["feats"]
+    assert {k: digest(v) for k, v in again.windows.items()} == want["windows"]

@@ -1,23 +1,28 @@
 """Regenerate the frozen forecast checkpoint and golden numbers in this folder.
 
-Written on 2026-12-03 with the code before issue #18.3 (``timeseries.build`` fitting and
-transforming in one function); the test ``tests/forecast/test_saved.py`` checks that
-checkpoints written then stay loadable and forecast the same numbers. Only rerun this on
-purpose (it would freeze today's behaviour instead):
+The committed files were written on 2026-12-03 with the code before issue #18.3
+(``timeseries.build`` fitting and transforming in one function; the first version of this
+script, commit 7ebfa55); ``tests/forecast/test_saved.py`` checks that checkpoints written
+then stay loadable and forecast the same numbers. This version goes through the CLI and the
+fit/transform API and regenerates the same files. Only rerun it here on purpose (it would
+freeze today's behaviour instead); to compare, write elsewhere:
 
-    PYTHONPATH=src python tests/forecast/data/make_golden.py
+    PYTHONPATH=src python tests/forecast/data/make_golden.py [OUT_DIR]
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2]))  # the repository root, for tests.forecast.helpers
+HERE = Path(sys.argv[1]).resolve() if __name__ == "__main__" and len(sys.argv) > 1 else Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for tests.forecast.helpers
 
 from tests.forecast.helpers import daily_frame, write  # noqa: E402
 
@@ -41,10 +46,18 @@ def digest(a) -> str:
     return hashlib.sha256(f"{a.dtype}{a.shape}".encode() + a.tobytes()).hexdigest()
 
 
+def _number(v: str):
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except ValueError:
+            pass
+    return v
+
+
 def main() -> None:
     import numpy as np
 
-    from rnnkit.cli.forecast import forecast_rows, load_for_inference
     from rnnkit.cli.main import main as cli
     from rnnkit.data import timeseries as ts
 
@@ -62,12 +75,16 @@ def main() -> None:
         ck.mkdir()
         shutil.copyfile(out / "model.safetensors", ck / "model.safetensors")  # no train state: never resumed
         config = json.loads((out / "config.json").read_text())
-        config["data"]["spec"]["data"] = "series.csv"  # not this machine's path (weights_sha256 covers the weights only)
+        # not this machine's path (weights_sha256 covers the weights only)
+        config["data"]["spec"]["data"] = config["train"]["data"]["data"] = "series.csv"
         (ck / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-    _, data, encoder, task = load_for_inference(str(ck), str(csv_path), threads=1)
-    rows, _ = forecast_rows(data, encoder, task)
-    import contextlib
-    import io
+    state = json.loads((ck / "config.json").read_text())["data"]
+    spec = ts.Spec(**{**state["spec"], "data": str(csv_path)})
+    data = ts.transform(ts.read_table(spec), spec, state)
+    with tempfile.TemporaryDirectory() as tmp:
+        assert cli(["forecast", str(ck), "--data", str(csv_path), "--output", f"{tmp}/f.csv", "--threads", "1"]) == 0
+        with open(f"{tmp}/f.csv", newline="") as f:
+            rows = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):

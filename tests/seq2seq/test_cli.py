@@ -57,11 +57,24 @@ def test_translate_arguments_file_and_attention_plot(trained, capsys, tmp_path):
     assert lines == ["der hund rote rennt .", "ein katze kleine schlaeft ."]
     inp = tmp_path / "in.txt"
     inp.write_text("the old man eats .\n\na green bird sings .\n", encoding="utf-8")
-    dest, plot = tmp_path / "out.de", tmp_path / "att.png"
+    dest, plot = tmp_path / "out.txt", tmp_path / "att.png"
     assert main(["translate", str(out), "--input", str(inp), "--output", str(dest), "--beam", "4",
                  "--attention-plot", str(plot)]) == 0
     assert dest.read_text(encoding="utf-8").split("\n") == ["der mann alte isst .", "", "ein vogel gruene singt .", ""]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same through stdin, as JSON lines with the inputs beside the translations
+    import io as stdio
+    import sys
+    old = sys.stdin
+    sys.stdin = stdio.StringIO("the old man eats .\n")
+    try:
+        assert main(["translate", str(out), "--input", "-", "--beam", "4", "--json"]) == 0
+    finally:
+        sys.stdin = old
+    assert json.loads(capsys.readouterr().out) == {"text": "the old man eats .", "translation": "der mann alte isst ."}
+    # an output format is never guessed
+    _one_line_error(capsys, main(["translate", str(out), "a", "--output", str(tmp_path / "out.de")]),
+                    "--output format unknown", "'.de'")
 
 
 def _one_line_error(capsys, rc, *needles):
@@ -124,3 +137,11 @@ def test_resume_is_exact_with_a_teacher_forcing_schedule(tmp_path):
     assert a.weights["task.tf_step"].item() == 12
     for k in a.weights:
         assert (a.weights[k] == b.weights[k]).all(), k
+
+
+def test_diagnose_gradients_of_a_seq2seq_checkpoint(trained, tmp_path):
+    _, out, _ = trained
+    assert main(["diagnose", "gradients", str(out), "--out", str(tmp_path / "g"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "g" / "gradients.json").read_text())
+    assert res["setup"]["task"] == "seq2seq" and res["setup"]["loss"] == "the seq2seq task's training loss"
+    assert res["layers"] and all(len(r["norms"]) == res["setup"]["seq_len"] for r in res["layers"].values())

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .sentiment_metrics import metrics  # noqa: F401  (torch-free home, re-exported)
 from ..layers import Encoder, build_encoder
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -40,6 +41,7 @@ class SentimentTask(nn.Module):
 
     name = "sentiment"
     stream = False  # independent examples: no state carried between batches
+    rate_unit = "texts"  # training speed is reported in loss()'s "texts" per second
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder_size: int, n_classes: int,
                  pooling: str = "max", bidirectional: bool = False, dropout: float = 0.0,
@@ -113,7 +115,8 @@ class SentimentTask(nn.Module):
         loss = F.cross_entropy(logits, batch["y"])
         correct = (logits.argmax(-1) == batch["y"]).sum().item()
         # "tokens" weighs the logged loss: here it counts examples
-        return loss, {"tokens": float(batch["y"].numel()), "correct": float(correct)}
+        n = float(batch["y"].numel())
+        return loss, {"tokens": n, "texts": n, "correct": float(correct)}
 
 
 def build(model_cfg: dict, vocab_size: int, n_classes: int) -> Tuple[Encoder, SentimentTask]:
@@ -173,31 +176,3 @@ def predict_proba(encoder: Encoder, task: SentimentTask, ids: Sequence[np.ndarra
         probs[b] = torch.softmax(task.logits(y, lens).double(), -1).cpu().numpy()
     encoder.train(was[0]), task.train(was[1])
     return probs
-
-
-def metrics(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> Dict[str, object]:
-    """Accuracy, macro-F1, cross-entropy, ROC-AUC (binary), confusion matrix (rows: true)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
-
-    labels = list(range(len(classes)))
-    pred = probs.argmax(1)
-    out: Dict[str, object] = {
-        "examples": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, pred)),
-        "macro_f1": float(f1_score(y_true, pred, labels=labels, average="macro", zero_division=0)),
-        "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=labels)),
-    }
-    if len(classes) == 2:
-        out["roc_auc"] = float(roc_auc_score(y_true, probs[:, 1])) if len(set(y_true.tolist())) == 2 else None
-    out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=labels).tolist()
-    out["classes"] = list(classes)
-    return out
-
-
-def load_model(ckpt) -> Tuple[Encoder, SentimentTask]:
-    """Encoder + task with a sentiment checkpoint's weights (a loaded ``Checkpoint``)."""
-    classes = ckpt.config["data"]["classes"]
-    encoder, task = build(ckpt.config["model"], len(ckpt.config["data"]["vocab"]["tokens"]), len(classes))
-    weights = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
-    nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(weights)
-    return encoder.eval(), task.eval()

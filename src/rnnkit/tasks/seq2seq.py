@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.parallel import BOS, EOS, PAD
+from .seq2seq_metrics import bleu_chrf  # noqa: F401  (torch-free home, re-exported)
 from ..layers import Encoder, build_encoder, map_state
 
 ATTENTIONS = ("additive", "multiplicative")
@@ -99,6 +100,7 @@ class Seq2SeqTask(nn.Module):
 
     name = "seq2seq"
     stream = False  # independent sentence pairs: never carry state across batches
+    rate_unit = "sentences"  # training speed is reported in loss()'s "sentences" (pairs) per second
 
     def __init__(self, src_vocab: int, tgt_vocab: int, embedding_dim: int, encoder_size: int,
                  decoder: str = "lstm", decoder_hidden: int = 512, decoder_layers: int = 1,
@@ -157,7 +159,8 @@ class Seq2SeqTask(nn.Module):
         target = batch["tgt_out"]  # (B, T), PAD past the true length
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                ignore_index=PAD, label_smoothing=self.label_smoothing)
-        return loss, {"tokens": float((target != PAD).sum()), "teacher_forcing": ratio}
+        return loss, {"tokens": float((target != PAD).sum()), "sentences": float(y.shape[0]),
+                      "teacher_forcing": ratio}
 
     # -- pieces ----------------------------------------------------------------------------
     def memory(self, y: Tensor, src_len: Tensor) -> Memory:
@@ -261,13 +264,38 @@ def never_special(logp: Tensor) -> Tensor:
     return logp
 
 
-def default_max_len(src_len: Tensor) -> int:
-    return int(src_len.max()) * 2 + 10
+def length_limits(src_len: Tensor, max_len: Optional[int]) -> Tensor:
+    """Most target tokens (EOS included) per sentence: ``max_len``, or 2 x its own source
+    length + 10, so a sentence decodes the same whatever else shares its batch."""
+    return torch.full_like(src_len, max_len) if max_len else src_len * 2 + 10
+
+
+def ban_repeats(logp: Tensor, hist: Tensor, n: int) -> Tensor:
+    """Forbid (log p = -inf) every token that would repeat an n-gram already in a row's
+    history ``hist: (N, t)`` (the no-repeat-ngram rule of fairseq / Hugging Face)."""
+    if n <= 0 or hist.shape[1] < n - 1:
+        return logp
+    logp = logp.clone()
+    rows = hist.tolist()
+    for r, h in enumerate(rows):
+        prefix = tuple(h[len(h) - n + 1:]) if n > 1 else ()
+        banned = {h[i + n - 1] for i in range(len(h) - n + 1) if tuple(h[i:i + n - 1]) == prefix}
+        if banned:
+            logp[r, list(banned)] = float("-inf")
+    return logp
+
+
+def _cut(seq: List[int]) -> int:
+    """Length of a hypothesis: up to its EOS, or the PAD that fills a row stopped at its limit."""
+    for i, t in enumerate(seq):
+        if t in (EOS, PAD):
+            return i
+    return len(seq)
 
 
 @torch.no_grad()
 def greedy(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor,
-           max_len: Optional[int] = None) -> List[Hypothesis]:
+           max_len: Optional[int] = None, no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Batched greedy decoding, carrying the decoder state."""
     encoder.eval(), task.eval()
     mem = _encode(encoder, task, src, src_len)
@@ -275,16 +303,19 @@ def greedy(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor,
     state, prev_a = task.initial_state(mem), None
     tok = torch.full((B,), BOS, dtype=torch.long, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    limit = length_limits(src_len, max_len).to(src.device)
     toks, scores, weights = [], torch.zeros(B, device=src.device), []
-    for _ in range(max_len or default_max_len(src_len)):
+    for step in range(int(limit.max())):
         logits, state, prev_a, w = task.step(tok, state, prev_a, mem)
         logp = never_special(torch.log_softmax(logits.float(), -1))
+        if no_repeat_ngram and toks:
+            logp = ban_repeats(logp, torch.stack(toks, 1), no_repeat_ngram)
         tok = logp.argmax(-1)
         scores += torch.where(done, torch.zeros_like(scores), logp.gather(1, tok[:, None])[:, 0])
         tok = torch.where(done, torch.full_like(tok, PAD), tok)
         toks.append(tok)
         weights.append(w)
-        done |= tok == EOS
+        done |= (tok == EOS) | (step + 1 >= limit)
         if bool(done.all()):
             break
     T = torch.stack(toks, 1).tolist()
@@ -292,7 +323,7 @@ def greedy(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor,
     out = []
     for b in range(B):
         seq = T[b]
-        n = seq.index(EOS) if EOS in seq else len(seq)
+        n = _cut(seq)
         out.append(Hypothesis(seq[:n], float(scores[b]), W[b, :n + 1, :int(src_len[b])].cpu()))
     return out
 
@@ -304,7 +335,7 @@ def length_penalty(length: Tensor, alpha: float) -> Tensor:
 
 @torch.no_grad()
 def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor, beam: int = 5,
-                alpha: float = 0.6, max_len: Optional[int] = None) -> List[Hypothesis]:
+                alpha: float = 0.6, max_len: Optional[int] = None, no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Batched beam search: B sentences x K hypotheses decoded together as N = B*K rows.
 
     Each step extends every live hypothesis by every token, ranks the K*V candidates of a
@@ -313,7 +344,7 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
     and the histories by the chosen parents: the state is carried, never recomputed.
     """
     if beam == 1:
-        return greedy(encoder, task, src, src_len, max_len)
+        return greedy(encoder, task, src, src_len, max_len, no_repeat_ngram)
     encoder.eval(), task.eval()
     B, K, dev = src.shape[0], beam, src.device
     mem = _encode(encoder, task, src, src_len)
@@ -330,9 +361,12 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
     hist = torch.zeros(N, 0, dtype=torch.long, device=dev)
     att = torch.zeros(N, 0, src.shape[1], device=dev)
     V = task.tgt_vocab
-    for _ in range(max_len or default_max_len(src_len)):
+    limit = length_limits(src_len, max_len).to(dev).index_select(0, rows)  # (N,)
+    for _ in range(int(limit.max())):
         logits, state, prev_a, w = task.step(tok, state, prev_a, mem)
         logp = never_special(torch.log_softmax(logits.float(), -1))  # (N, V)
+        if no_repeat_ngram:
+            logp = ban_repeats(logp, hist, no_repeat_ngram)
         # a finished hypothesis may only "continue" with PAD at no cost (it stays as it is)
         fin_row = torch.full((V,), float("-inf"), device=dev)
         fin_row[PAD] = 0.0
@@ -347,7 +381,7 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
         score = cand.view(B, K * V).gather(1, idx)  # raw scores of the survivors
         length = new_len.index_select(0, parent)
         was_finished = finished.index_select(0, parent)
-        finished = was_finished | (tok == EOS)
+        finished = was_finished | (tok == EOS) | (length >= limit)
         state = map_state(lambda t: t.index_select(1, parent), state)
         prev_a = prev_a.index_select(0, parent)
         hist = torch.cat([hist.index_select(0, parent), tok[:, None]], 1)
@@ -361,13 +395,14 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
     for b in range(B):
         r = b * K + int(best[b])
         seq = H[r]
-        n = seq.index(EOS) if EOS in seq else len(seq)
+        n = _cut(seq)
         out.append(Hypothesis(seq[:n], float(S_[r]), A[r, :n + 1, :int(src_len[b])]))
     return out
 
 
 def translate_ids(encoder: Encoder, task: Seq2SeqTask, src_ids: Sequence[Sequence[int]], beam: int = 1,
-                  alpha: float = 0.6, batch_size: int = 64, max_len: Optional[int] = None) -> List[Hypothesis]:
+                  alpha: float = 0.6, batch_size: int = 64, max_len: Optional[int] = None,
+                  no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Translate many id sequences in length-sorted batches; results in input order."""
     order = sorted(range(len(src_ids)), key=lambda i: len(src_ids[i]))
     dev = next(task.parameters()).device
@@ -375,94 +410,11 @@ def translate_ids(encoder: Encoder, task: Seq2SeqTask, src_ids: Sequence[Sequenc
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         src, src_len = pad_batch([src_ids[j] for j in idx], dev)
-        hyps = (greedy(encoder, task, src, src_len, max_len) if beam == 1
-                else beam_search(encoder, task, src, src_len, beam, alpha, max_len))
+        hyps = (greedy(encoder, task, src, src_len, max_len, no_repeat_ngram) if beam == 1
+                else beam_search(encoder, task, src, src_len, beam, alpha, max_len, no_repeat_ngram))
         for j, h in zip(idx, hyps):
             out[j] = h
     return out  # type: ignore[return-value]
-
-
-def bleu_chrf(hyps: Sequence[str], refs: Sequence[str]) -> Dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu, default 13a tokenisation) on detokenised text."""
-    import sacrebleu
-
-    bleu = sacrebleu.corpus_bleu(list(hyps), [list(refs)])
-    chrf = sacrebleu.corpus_chrf(list(hyps), [list(refs)])
-    return {"bleu": float(bleu.score), "chrf": float(chrf.score), "sentences": len(hyps)}
-
-
-# ---------------------------------------------------------------------------------------
-# a loaded model
-
-
-class Translator:
-    """A seq2seq checkpoint ready to translate text (vocabularies, encoder, task)."""
-
-    def __init__(self, config: Dict[str, Any], weights: Dict[str, Any]) -> None:
-        import numpy as np
-
-        from ..data.parallel import SubwordVocab
-
-        data = config["data"]
-        self.src_vocab = SubwordVocab.from_json(data["src_vocab"])
-        self.tgt_vocab = self.src_vocab if data.get("shared_vocab") else SubwordVocab.from_json(data["tgt_vocab"])
-        self.encoder, self.task = build(config["model"], len(self.src_vocab), len(self.tgt_vocab),
-                                        shared_vocab=bool(data.get("shared_vocab")))
-        state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
-        nn.ModuleDict({"encoder": self.encoder, "task": self.task}).load_state_dict(state)
-        self.encoder.eval(), self.task.eval()
-
-    @classmethod
-    def load(cls, path) -> "Translator":
-        from pathlib import Path
-
-        from ..checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(Path(path), expect_task=["seq2seq"])
-        return cls(ckpt.config, ckpt.weights)
-
-    def translate(self, texts: Sequence[str], beam: int = 1, alpha: float = 0.6,
-                  batch_size: int = 64) -> Tuple[List[str], List[Hypothesis]]:
-        """Detokenised translations (and the hypotheses with their attention) of ``texts``.
-
-        An empty text translates to an empty string.
-        """
-        ids = self.src_vocab.encode([t.strip() for t in texts])
-        todo = [i for i, s in enumerate(ids) if s]
-        src = [ids[i] for i in todo]
-        hyps = translate_ids(self.encoder, self.task, src, beam=beam, alpha=alpha, batch_size=batch_size)
-        out, full = [""] * len(texts), [Hypothesis([], 0.0, torch.zeros(1, 0))] * len(texts)
-        for i, h in zip(todo, hyps):
-            out[i] = self.tgt_vocab.decode([h.tokens])[0]
-            full[i] = h
-        return out, full
-
-    def source_pieces(self, text: str) -> List[str]:
-        return self.src_vocab.pieces(self.src_vocab.encode([text.strip()])[0])
-
-    def target_pieces(self, hyp: Hypothesis) -> List[str]:
-        return self.tgt_vocab.pieces(hyp.tokens)
-
-
-def plot_attention(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Sequence[str], path) -> None:
-    """Save the attention matrix (target rows x source columns) as an image (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    w = weights.detach().cpu().numpy()
-    rows = list(tgt_pieces) + ["</s>"]
-    fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(src_pieces) + 2), max(3, 0.4 * len(rows) + 1.5)))
-    im = ax.imshow(w[: len(rows), : len(src_pieces)], cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
-    ax.set_xticks(range(len(src_pieces)), labels=list(src_pieces), rotation=60, ha="right")
-    ax.set_yticks(range(len(rows)), labels=rows)
-    ax.set_xlabel("source")
-    ax.set_ylabel("translation")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------

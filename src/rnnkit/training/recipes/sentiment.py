@@ -12,6 +12,7 @@ the rows themselves into the weights, so evaluation never reads the file.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -20,6 +21,7 @@ import lightning as L
 import numpy as np
 
 from ...data import sentiment as sd
+from ...data.sentiment import dataset_key, load_splits_for  # noqa: F401  (the recipe's own names)
 from ...data import vectors
 from ...errors import ConfigError, DataError
 from ...tasks import sentiment as st
@@ -62,18 +64,6 @@ class ExampleDataModule(L.LightningDataModule):
         return loader(FixedBatches(st.eval_batches(lengths), self._collate_val))
 
 
-def dataset_key(data: str) -> str:
-    """A named set as is; a path made absolute (saved in the checkpoint)."""
-    return data if data in sd.NAMED else str(Path(data).expanduser().resolve())
-
-
-def load_splits_for(data_cfg: Dict[str, Any], data: Optional[str] = None) -> sd.Splits:
-    """The splits described by a (saved) data config, optionally of other ``data``."""
-    return sd.load_splits(data or data_cfg["data"], data_cfg["text_col"], data_cfg["label_col"],
-                          data_cfg.get("header", True), data_cfg.get("encoding", "utf-8"),
-                          data_cfg["val_fraction"], data_cfg["test_fraction"], data_cfg["split_seed"])
-
-
 def _vectors_path(cfg) -> Optional[Path]:
     """The --embeddings file, checked before the data set is read (cheap refusals first)."""
     if not cfg.model.embeddings:
@@ -110,7 +100,7 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
     pretrained = None
     if vectors_path is not None:
         pretrained = vectors.read_vectors(vectors_path, vocab.tokens, vocab.lowercase, cfg.model.embedding_dim)
-        print(pretrained.coverage(), flush=True)
+        print(pretrained.coverage(), file=sys.stderr, flush=True)  # a note: stdout is for results
     if cfg.model.embedding_dim is None:
         cfg.model = replace(cfg.model, embedding_dim=pretrained.dim if pretrained else SENTIMENT_EMBEDDING_DIM)
     encoder, task = st.build(asdict(cfg.model), len(vocab), len(classes))

@@ -308,7 +308,7 @@ def test_the_resume_command_printed_after_a_stop_runs(tiny_corpus, tmp_path, mon
     assert command[:5] == ["rnnkit", "train", "charlm", "--resume", str(out)] and "--config" in command
     monkeypatch.undo()
     assert main(command[1:]) == 0
-    assert f"resumed from step {stopped}" in capsys.readouterr().out
+    assert f"resumed from step {stopped}" in capsys.readouterr().err  # chatter goes to stderr
     ck = C.load_checkpoint(out, with_train_state=True)
     assert ck.train_meta["global_step"] == 7 and ck.train_meta["engine"] == engine
     assert json.loads((out / C.CONFIG_FILE).read_text())["global_step"] == 7

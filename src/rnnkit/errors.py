@@ -30,3 +30,15 @@ class TrainingDiverged(UserError):
     """Training produced non-finite losses or gradients for too many consecutive steps."""
 
     exit_code = 1
+
+
+QUOTE_LIMIT = 200
+
+
+def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters: a 10 MB CSV
+    cell or an expanded YAML document never becomes a 10 MB error line."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"

@@ -66,7 +66,10 @@ FLAGS: Dict[str, Limit] = {
     "seq_len": Limit(int, 1, 100_000),
     "batch_size": Limit(int, 1, MAX_BATCH),
     "steps": Limit(int, 1, 10_000_000),
+    "train_steps": Limit(int, 0, 10_000_000),
+    "steps_scale": Limit(float, 0, 100, low_open=True),
     "minutes": Limit(float, 0, 10_000, low_open=True),
+    "seconds": Limit(float, 0, 100_000, low_open=True),
     "positive": Limit(float, 0, 1e6, low_open=True),
 }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from ..errors import ConfigError
-from .common import positive_int
+from .common import arima_order, limited
 
 
 def _order(s: str) -> Optional[Tuple[int, int, int]]:
@@ -32,12 +32,12 @@ def register(sub) -> None:
     p.add_argument("checkpoint", metavar="CKPT", help="forecast checkpoint directory")
     p.add_argument("--data", default=None, help="CSV (same columns as in training) or named data set; default: the training data")
     p.add_argument("--split", choices=("test", "val"), default="test", help="period whose origins are scored (default: test)")
-    p.add_argument("--season", type=positive_int("--season"), default=None, help="season length m for the seasonal naive baseline")
-    p.add_argument("--arima", default="auto", help="ARIMA order p,d,q, auto (AIC on the training part) or none")
+    p.add_argument("--season", type=limited("--season", "season"), default=None, help="season length m for the seasonal naive baseline")
+    p.add_argument("--arima", type=arima_order, default="auto", help="ARIMA order p,d,q, auto (AIC on the training part) or none")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="reliability diagram (events) or forecast-vs-actual plot")
     p.add_argument("--output", metavar="FILE.csv", default=None, help="write per-origin predictions of model and baselines")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_backtest)
 
 

@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import Parser, positive_int
+from .common import Parser, limited
 from .diagnose import _any_encoders, _out_dir, _write_json, finite_json
 
 
@@ -31,15 +31,15 @@ def register(sub) -> None:
     m.add_argument("--cells", type=_any_encoders, default=["rnn", "lstm", "gru"],
                    help="comma-separated encoders (default rnn,lstm,gru; any registered encoder may join)")
     m.add_argument("--tasks", default=None, help="only these task families: adding,copy,digits,pdigits")
-    m.add_argument("--reference-hidden", type=positive_int("--reference-hidden"), default=64,
+    m.add_argument("--reference-hidden", type=limited("--reference-hidden", "hidden"), default=64,
                    help="hidden size of the LSTM every cell's parameter count is matched to (default 64)")
-    m.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
+    m.add_argument("--batch-size", type=limited("--batch-size", "batch_size"), default=None,
                    help="batch size (default 64 with --quick, 32 for the full run)")
-    m.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's step budget (default 1)")
-    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    m.add_argument("--steps-scale", type=limited("--steps-scale", "steps_scale"), default=1.0, help="multiply every task's step budget (default 1)")
+    m.add_argument("--seed", type=limited("--seed", "seed"), default=0, help="random seed (default 0)")
     m.add_argument("--out", default="runs/bench-memory", help="directory for memory.json and the learning-curve PNGs")
-    m.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
-    m.add_argument("--jobs", type=positive_int("--jobs"), default=1,
+    m.add_argument("--threads", type=limited("--threads", "threads"), default=1, help="torch CPU threads (default 1)")
+    m.add_argument("--jobs", type=limited("--jobs", "threads"), default=1,
                    help="train this many task x cell runs at once in worker processes of one thread each (default 1)")
     m.set_defaults(func=cmd_memory)
     e = names.add_parser("encoders", help="rnn/lstm/gru/mingru/minlstm/tcn/transformer side by side",
@@ -51,15 +51,15 @@ def register(sub) -> None:
     e.add_argument("--sections", type=_encoder_sections, default=None,
                    help="comma-separated: headline, generate, train, adding, charlm, forecast, sst2 "
                         "(default: all; correctness always runs; --quick runs headline and generate only)")
-    e.add_argument("--charlm-minutes", type=float, default=1.5, help="char-LM training minutes per encoder (default 1.5)")
-    e.add_argument("--forecast-minutes", type=float, default=1.0,
+    e.add_argument("--charlm-minutes", type=limited("--charlm-minutes", "minutes"), default=1.5, help="char-LM training minutes per encoder (default 1.5)")
+    e.add_argument("--forecast-minutes", type=limited("--forecast-minutes", "minutes"), default=1.0,
                    help="seattle-weather forecasting training minutes per encoder (default 1)")
-    e.add_argument("--sst2-minutes", type=float, default=1.0, help="SST-2 training minutes per encoder (default 1)")
-    e.add_argument("--adding-seconds", type=float, default=20.0, help="adding-problem training seconds per encoder (default 20)")
+    e.add_argument("--sst2-minutes", type=limited("--sst2-minutes", "minutes"), default=1.0, help="SST-2 training minutes per encoder (default 1)")
+    e.add_argument("--adding-seconds", type=limited("--adding-seconds", "seconds"), default=20.0, help="adding-problem training seconds per encoder (default 20)")
     e.add_argument("--no-charlm", action="store_true", help="drop the charlm section")
     e.add_argument("--out", default="runs/bench-encoders",
                    help="directory for encoders.json and the plots encoders-throughput.png, encoders-generation.png")
-    e.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
+    e.add_argument("--threads", type=limited("--threads", "threads"), default=1, help="torch CPU threads (default 1)")
     e.set_defaults(func=cmd_encoders)
 
 

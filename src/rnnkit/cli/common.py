@@ -103,3 +103,16 @@ def overrides_from(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
             section, name = key.split(".", 1)
             out.setdefault(section, {})[name] = value
     return out
+
+
+def arima_order(s: str) -> str:
+    """argparse type of ``backtest --arima``: ``auto``, ``none`` or ``p,d,q`` with each order
+    inside ``rnnkit.limits.FLAGS['arima.*']`` (returned unchanged)."""
+    if s in ("auto", "none"):
+        return s
+    parts = s.split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"--arima must be auto, none or p,d,q (e.g. 1,1,0), got {shown(s)}")
+    for key, v in zip("pdq", parts):
+        limited(f"--arima {key}", f"arima.{key}")(v.strip())
+    return s

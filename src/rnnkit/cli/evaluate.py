@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import ConfigError
-from .common import positive_int
+from .common import limited
 
 
 def register(sub) -> None:
@@ -17,7 +17,7 @@ def register(sub) -> None:
                    help="named corpus (scores its validation split) or a text file/folder (scored whole); "
                         "default: the corpus the model was trained on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     sent = p.add_argument_group("sentiment checkpoints")  # --data: a named set or a CSV/TSV/*.pos+*.neg
     sent.add_argument("--split", choices=("train", "val", "test", "all"), default=None,
                       help="split to score (default: test of the training data or a named set; all of another file)")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import ConfigError
-from .common import positive_int
+from .common import limited
 
 
 def register(sub) -> None:
@@ -27,8 +27,8 @@ def register(sub) -> None:
     p.add_argument("--output", metavar="FILE.csv", default=None, help="write the forecasts here (default: print them)")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="plot history, forecast and interval (matplotlib)")
     p.add_argument("--series", default=None, help="only this series (default: all)")
-    p.add_argument("--history", type=positive_int("--history"), default=None, help="history rows shown in the plot (default: 4 x lookback, at least 60)")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--history", type=limited("--history", "history"), default=None, help="history rows shown in the plot (default: 4 x lookback, at least 60)")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_forecast)
 
 

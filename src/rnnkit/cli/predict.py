@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import List
 
 from ..errors import ConfigError, DataError
-from .common import positive_int
+from .common import limited
 
 
 def register(sub) -> None:
@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--no-header", action="store_true", help="--input has no header line (--text-col is then a 0-based number)")
     p.add_argument("--output", metavar="FILE.csv", help="write predictions to this CSV instead of stdout")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_predict)
 
 

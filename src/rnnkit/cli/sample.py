@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from .common import limited
 
 
 def register(sub) -> None:
@@ -13,11 +14,11 @@ def register(sub) -> None:
                        description="Stream generated text from a charlm checkpoint, carrying the state.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (an --out of train)")
     p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
-    p.add_argument("--length", type=int, default=500, help="characters to generate (default: 500)")
-    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy (default: 0.8)")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the K most likely characters")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling: smallest set with probability >= P, P in (0, 1]")
-    p.add_argument("--seed", type=int, default=None, help="random seed (same seed: same text)")
+    p.add_argument("--length", type=limited("--length", "length"), default=500, help="characters to generate (default: 500)")
+    p.add_argument("--temperature", type=limited("--temperature", "temperature"), default=0.8, help="softmax temperature; 0 = greedy (default: 0.8)")
+    p.add_argument("--top-k", type=limited("--top-k", "top_k"), default=None, help="sample among the K most likely characters")
+    p.add_argument("--top-p", type=limited("--top-p", "top_p"), default=None, help="nucleus sampling: smallest set with probability >= P, P in (0, 1]")
+    p.add_argument("--seed", type=limited("--seed", "seed"), default=None, help="random seed (same seed: same text)")
     p.add_argument("--engine", choices=["auto", "numpy", "torch"], default="auto",
                    help="generation engine; auto = NumPy runtime for recurrent encoders (fastest)")
     p.set_defaults(func=cmd_sample)

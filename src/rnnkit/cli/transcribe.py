@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import ConfigError, UserError
-from .common import positive_int
+from .common import limited
 
 
 def register(sub) -> None:
@@ -24,15 +24,15 @@ def register(sub) -> None:
     p.add_argument("files", metavar="AUDIO", nargs="+", help="audio files")
     p.add_argument("--timestamps", action="store_true", help="per-word start and end times (s) from the CTC alignment")
     add_asr_decoding_flags(p)
-    p.add_argument("--chunk-seconds", type=float, default=30.0, help="decode long files in chunks of at most this (default: 30)")
+    p.add_argument("--chunk-seconds", type=limited("--chunk-seconds", "chunk_seconds"), default=30.0, help="decode long files in chunks of at most this (default: 30)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_transcribe)
 
 
 def add_asr_decoding_flags(p, beam: bool = True) -> None:
     if beam:
-        p.add_argument("--beam", type=positive_int("--beam"), default=1,
+        p.add_argument("--beam", type=limited("--beam", "transcribe.beam"), default=1,
                        help="CTC prefix beam width; 1 = greedy (default: 1)")
     p.add_argument("--words", default=None, metavar="train|FILE",
                    help="beam search may only spell these words: 'train' (the training transcripts' words) "

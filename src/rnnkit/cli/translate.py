@@ -12,11 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from .common import bounded, positive_int
-
-
-def _nonneg_float(name: str):
-    return bounded(name, float, 0)
+from .common import limited
 
 
 def register(sub) -> None:
@@ -29,15 +25,15 @@ def register(sub) -> None:
     p.add_argument("--output", metavar="FILE", help="write translations here, one per line (default: stdout)")
     add_decoding_flags(p)
     p.add_argument("--attention-plot", metavar="OUT.png", help="draw the attention matrix of the first sentence")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_translate)
 
 
 def add_decoding_flags(p) -> None:
-    p.add_argument("--beam", type=positive_int("--beam"), default=1, help="beam width; 1 = greedy (default: 1)")
-    p.add_argument("--length-penalty", type=_nonneg_float("--length-penalty"), default=0.6,
+    p.add_argument("--beam", type=limited("--beam", "translate.beam"), default=1, help="beam width; 1 = greedy (default: 1)")
+    p.add_argument("--length-penalty", type=limited("--length-penalty", "length_penalty"), default=0.6,
                    help="GNMT length penalty alpha of beam search; 0 = raw log-probability (default: 0.6)")
-    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64,
+    p.add_argument("--batch-size", type=limited("--batch-size", "decode.batch_size"), default=64,
                    help="sentences decoded together (default: 64)")
 
 

@@ -320,21 +320,14 @@ def spec_augment(feats: np.ndarray, rng: np.random.Generator, freq_masks: int = 
 
 
 def write_wav(path, x: np.ndarray, sample_rate: int) -> None:
-    """Write mono float samples as 16-bit PCM (temp file + rename)."""
-    import os
-    import tempfile
-
+    """Write mono float samples as 16-bit PCM (through :func:`rnnkit.fileio.write_with`: temp
+    file + rename, only over a regular file)."""
     import soundfile as sf
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".wav", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, np.clip(x, -1, 1), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ..fileio import write_with
+
+    write_with(Path(path), lambda target: sf.write(target, np.clip(x, -1, 1), sample_rate, subtype="PCM_16", format="WAV"),
+               suffix=".wav")
 
 
 def duration_of(path) -> Tuple[float, int]:

@@ -451,6 +451,8 @@ def plot_attention(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Seque
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..fileio import savefig
+
     w = weights.detach().cpu().numpy()
     rows = list(tgt_pieces) + ["</s>"]
     fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(src_pieces) + 2), max(3, 0.4 * len(rows) + 1.5)))
@@ -461,8 +463,10 @@ def plot_attention(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Seque
     ax.set_xlabel("source")
     ax.set_ylabel("translation")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        savefig(fig, path, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------

@@ -430,7 +430,7 @@ class ForecastDataConfig:
     group: Optional[str] = opt(None, "--group", "series-id column of a long-format table (e.g. Location, symbol)")
     wide: Optional[bool] = opt(None, "--wide", "each --target column is its own series (wide format)")
     event: Optional[str] = opt(None, "--event", "binary target: a yes/no or 0/1 column, or a threshold such as 'precipitation>0'")
-    horizon: Optional[int] = opt(None, "--horizon", "steps ahead (all predicted at once); an event is read at t + horizon (0: the column already looks ahead) (default: 1)", ge=0, le=limits.MAX_SEQ_LEN)
+    horizon: Optional[int] = opt(None, "--horizon", "steps ahead (all predicted at once); an event is read at t + horizon (0: the column already looks ahead) (default: 1)", ge=0, cap=limits.MAX_SEQ_LEN)
     lookback: int = opt(28, "--lookback", "input window length L (rows)", ge=1, cap=limits.MAX_SEQ_LEN)
     transform: Optional[str] = opt(None, "--transform", "model targets as levels, diff or logret (default: levels)", choices=("levels", "diff", "logret"))
     missing: Optional[str] = opt(None, "--missing", "missing input values: error, ffill or interpolate (default: error)", choices=("error", "ffill", "interpolate"))

@@ -34,6 +34,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import check_input
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".w64", ".rf64", ".opus", ".mp3")
 BLOCK_FRAMES = 1 << 18  # frames read per block (~5 s of 48 kHz audio)
@@ -97,6 +98,7 @@ def audio_info(path: Path):
         raise DataError(f"{path}: no such audio file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not an audio file")
+    check_input(path, "audio file")  # a fifo or /dev/zero is refused before libsndfile opens it
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
     _check_wav_header(path)

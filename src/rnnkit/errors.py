@@ -42,3 +42,16 @@ def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+MESSAGE_LIMIT = 2000
+
+
+def one_line(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The backstop the CLI prints through: one line (newlines escaped) of at most about
+    ``limit`` characters, keeping the start (file and problem) and the end."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    if len(message) <= limit:
+        return message
+    head = limit - 200
+    return f"{message[:head]} ...[{len(message) - head - 100:,} characters cut]... {message[-100:]}"

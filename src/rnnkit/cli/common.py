@@ -8,14 +8,14 @@ from dataclasses import fields
 from typing import Any, Dict
 
 from .. import limits
-from ..errors import shown
+from ..errors import one_line, shown
 
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2) instead of usage dumps."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message, 1000)}\n")  # argparse quotes values whole
 
 
 def _number(name: str, kind, s: str):
@@ -65,7 +65,7 @@ def _flag_type(base: type, flag: str):
     """argparse's ``type`` for a config field: plain int, or a float refusing inf/nan here
     (the dataclass checks the range and names the flag again)."""
     if base is int:
-        return int
+        return lambda s: _number(flag, int, s)
     if base is float:
         return lambda s: _number(flag, float, s)
     return str

@@ -174,3 +174,17 @@ def test_the_sampling_property_both_ran_and_refused():
     if not any(RAN.values()):
         pytest.skip("the sampling property did not run in this session")
     assert RAN["ok"] >= 5 and RAN["refused"] >= 5, RAN
+
+
+def test_docs_list_every_limit_with_its_range():
+    """docs/reliability.md's table of limits is rnnkit.limits.FLAGS, key by key."""
+    from pathlib import Path
+
+    from rnnkit import limits
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reliability.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[3].strip() for line in doc.splitlines()
+            if line.startswith("| `") and line.count("|") == 5}
+    for key, lim in limits.FLAGS.items():
+        want = limits.describe(lim) if key != "threads" else "[1, CPU count]"
+        assert rows.get(key) == want, (key, rows.get(key), want)

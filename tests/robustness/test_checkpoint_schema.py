@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import pytest
@@ -251,3 +251,17 @@ def test_a_fifo_as_the_checkpoint_itself(tmp_path):
     with pytest.raises(CheckpointError, match="not a directory"):
         C.load_checkpoint(tmp_path / "ck")
     CHECKED["n"] += 1
+
+
+def _model_fields():
+    from dataclasses import fields
+
+    from rnnkit.training.config import TASK_SECTIONS
+
+    return [(t, f.name) for t in TASKS for f in fields(TASK_SECTIONS[t]["model"])]
+
+
+@pytest.mark.parametrize("task,key", _model_fields(), ids=[f"{t}.{k}" for t, k in _model_fields()])
+def test_every_model_field_of_every_task_is_type_checked(parts, tmp_path, task, key):
+    """Each model key of config.json set to a value of no field's type: refused, naming it."""
+    _check_refused(parts, tmp_path, task, lambda t: _model(**{key: {"nested": [1]}}), f"model.{key}")

@@ -71,10 +71,10 @@ def test_embeddings_that_are_a_special_file(tmp_path, capsys, kind):
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
 def test_lexicon_manifest_and_transcripts_that_are_special_files(tmp_path, kind):
-    from rnnkit.data.speech import read_csv_manifest, read_lexicon, read_librispeech
+    from rnnkit.data.speech import read_csv_manifest, read_lexicon, read_librispeech, read_word_list
     from rnnkit.errors import UserError
 
-    for read, name in ((read_lexicon, "lex.txt"), (read_csv_manifest, "m.csv")):
+    for read, name in ((read_lexicon, "lex.txt"), (read_csv_manifest, "m.csv"), (read_word_list, "words.txt")):
         p = _special(tmp_path, kind, name)
         with pytest.raises(UserError, match="must be a regular file"):
             read(p)
@@ -263,3 +263,11 @@ def test_the_cli_backstop_keeps_any_message_to_one_short_line():
     long = one_line("file: " + "x" * 10_000_000 + " tail")
     assert len(long) < 2100 and long.startswith("file: ") and long.endswith(" tail")
     assert shown("y" * 1000).endswith("... (1,002 characters)") and shown(3) == "3"
+
+
+def test_a_word_list_is_read_whole_and_normalised(tmp_path):
+    from rnnkit.data.speech import read_word_list
+
+    p = tmp_path / "words.txt"
+    p.write_text("Zero one\nONE two\n")
+    assert read_word_list(p) == ["one", "two", "zero"]

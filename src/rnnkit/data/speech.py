@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
-from ..fileio import check_input, read_bytes_capped
+from ..fileio import check_input, read_bytes_capped, read_text_capped
 from .audio import AUDIO_SUFFIXES
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -57,6 +57,14 @@ def normalise_text(text: str) -> str:
 
 # ---------------------------------------------------------------------------------------
 # output units
+
+
+def read_word_list(path: Path) -> List[str]:
+    """The distinct normalised words of a word list (``transcribe --words FILE``), separated by
+    white space: a regular UTF-8 file of at most 64 MB (a fifo or ``/dev/zero`` is refused
+    before it is read)."""
+    path = Path(path)
+    return sorted({normalise_text(w) for w in read_text_capped(path, "word list").split()})
 
 
 def read_lexicon(path: Path) -> Dict[str, Tuple[str, ...]]:

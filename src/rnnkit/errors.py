@@ -38,6 +38,8 @@ QUOTE_LIMIT = 200
 def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` for an error message, cut to about ``limit`` characters: a 10 MB CSV
     cell or an expanded YAML document never becomes a 10 MB error line."""
+    if isinstance(value, int) and value.bit_length() > 10_000:  # str() refuses > 4300 digits
+        return f"{'-' if value < 0 else ''}an integer of about {int(value.bit_length() * 0.30103):,} digits"
     text = repr(value) if isinstance(value, str) else str(value)
     if len(text) <= limit:
         return text

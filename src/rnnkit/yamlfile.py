@@ -69,3 +69,5 @@ def load_yaml_file(path: Path, what: str = "config") -> Any:
         raise ConfigError(f"{path}: invalid YAML{where}" + (f" ({shown(problem, 120)[1:-1]})" if problem else "")) from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid YAML (nested too deeply)") from None
+    except (ValueError, OverflowError, TypeError) as e:  # PyYAML's constructors: 2020-13-45, 5000-digit ints
+        raise ConfigError(f"{path}: invalid YAML value ({shown(str(e), 120)[1:-1]})") from None

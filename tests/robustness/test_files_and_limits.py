@@ -208,6 +208,9 @@ YAML_CASES = [
     ("list for float", "optim:\n  lr: [1, 2]\n", "lr must be float"),
     ("deep nesting", "model: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
     ("python tag", "model: !!python/object/apply:os.system ['true']\n", "invalid YAML"),
+    ("400-digit int for a float", "model:\n  dropout: " + "9" * 400 + "\n", "dropout must be float"),
+    ("5000-digit int", "model:\n  hidden_size: " + "9" * 5000 + "\n", "invalid YAML value (Exceeds the limit"),
+    ("impossible date", "data:\n  val_start: 2020-13-45\n", "invalid YAML value (month must be in 1..12)"),
     ("over-long value", "data:\n  encoding: " + "x" * 100_000 + "\n", "unknown key"),
 ]
 
@@ -271,3 +274,15 @@ def test_a_word_list_is_read_whole_and_normalised(tmp_path):
     p = tmp_path / "words.txt"
     p.write_text("Zero one\nONE two\n")
     assert read_word_list(p) == ["one", "two", "zero"]
+
+
+def test_huge_integers_in_messages_are_described_not_printed():
+    from rnnkit.errors import ConfigError
+    from rnnkit.training.config import CharLMModelConfig
+
+    with pytest.raises(ConfigError, match="--layers must be >= 1, got -an integer of about 5,000 digits"):
+        CharLMModelConfig(num_layers=-10 ** 5000)
+    with pytest.raises(ConfigError, match="--hidden an integer of about 5,000 digits is above 8192"):
+        from rnnkit.training.config import TrainConfig
+
+        TrainConfig(model=CharLMModelConfig(hidden_size=10 ** 5000))

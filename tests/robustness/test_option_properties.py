@@ -188,3 +188,34 @@ def test_docs_list_every_limit_with_its_range():
     for key, lim in limits.FLAGS.items():
         want = limits.describe(lim) if key != "threads" else "[1, CPU count]"
         assert rows.get(key) == want, (key, rows.get(key), want)
+
+
+YAML_SCALARS = st.one_of(
+    st.integers(-10 ** 400, 10 ** 400).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from([".inf", "-.inf", ".nan", "true", "no", "null", "~", "''", '"32"', "2020-01-01", "[1, 2]",
+                     "{a: 1}", "0x1F", "0o17", "1_000", "+12", "1e-3", "!!binary aGk=", "&a 1", "*a", "|\n    text"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=15).map(lambda t: repr(t)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_random_yaml_values_for_every_field_are_typed_or_refused(tmp_path_factory, data):
+    """Any YAML scalar for any field of any section: a config, or one ConfigError line naming the file."""
+    from dataclasses import fields
+
+    from rnnkit.errors import ConfigError
+    from rnnkit.training.config import build_config, load_yaml, sections_for
+
+    task = data.draw(st.sampled_from(["charlm", "sentiment", "seq2seq", "asr", "forecast"]), label="task")
+    section, cls = data.draw(st.sampled_from(sorted(sections_for(task).items())), label="section")
+    key = data.draw(st.sampled_from([f.name for f in fields(cls)]), label="key")
+    value = data.draw(YAML_SCALARS, label="value")
+    cfg = tmp_path_factory.mktemp("y") / "run.yaml"
+    cfg.write_text(f"{section}:\n  {key}: {value}\n", encoding="utf-8")
+    try:
+        build_config(load_yaml(cfg, task), {}, task=task)
+    except ConfigError as e:
+        msg = str(e)
+        assert "\n" not in msg and len(msg) < 2100, msg[:300]
+        assert str(cfg) in msg or msg.startswith("--") or "must" in msg, msg

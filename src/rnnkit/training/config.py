@@ -73,12 +73,10 @@ def typed(cls: type, name: str, value: Any, label: str) -> Any:
         if isinstance(value, int) or (math.isfinite(value) and value.is_integer()):
             return int(value)
     elif base is float and not isinstance(value, bool):
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
+        if isinstance(value, (int, float, str)):
+            try:  # numeric text: PyYAML reads 1e-3 as a string
                 return float(value)
-            except ValueError:
+            except (ValueError, OverflowError):  # an int of 400 digits
                 pass
     elif base is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
@@ -123,7 +121,7 @@ def check_fields(section: Any, allow_large: Optional[bool] = None) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not _in_bounds(m, value):
             raise ConfigError(f"{label} must {_bounds_text(m)}, got {shown(value)}")
         if allow_large is False and "cap" in m and value > m["cap"]:
-            raise ConfigError(f"{label} {value} is above {m['cap']}, the limit for a model that fits in memory; "
+            raise ConfigError(f"{label} {shown(value)} is above {m['cap']}, the limit for a model that fits in memory; "
                               f"pass --allow-large to use it anyway")
 
 

@@ -71,6 +71,8 @@ def typed(cls: type, name: str, value: Any, label: str) -> Any:
         return value
     elif base is int and isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, int) or (math.isfinite(value) and value.is_integer()):
+            if abs(value) >= 2 ** 63:  # no option needs more, and messages can print what is left
+                raise ConfigError(f"{label} must be an integer of magnitude below 2**63, got {shown(value)}")
             return int(value)
     elif base is float and not isinstance(value, bool):
         if isinstance(value, (int, float, str)):

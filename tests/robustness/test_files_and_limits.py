@@ -285,3 +285,16 @@ def test_huge_integers_in_messages_are_described_not_printed():
     with pytest.raises(ConfigError, match="--hidden must be an integer of magnitude below 2..63"):
         CharLMModelConfig(hidden_size=10 ** 5000)
     assert shown(10 ** 5000) == "an integer of about 5,000 digits"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_text_tables_and_prediction_inputs_that_are_special_files(tmp_path, kind):
+    """data.sentiment.read_text_file: what `predict --input` and sentiment `evaluate --data` read."""
+    from rnnkit.data.sentiment import read_text_file
+    from rnnkit.errors import UserError
+
+    p = _special(tmp_path, kind, "texts.csv")
+    with pytest.raises(UserError, match="data file must be a regular file"):
+        read_text_file(p)
+    CHECKED["n"] += 1

@@ -685,14 +685,11 @@ def table(payload: Dict[str, object]) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    """Write ``fig`` to ``path`` via a temporary file and a rename (no half-written PNG)."""
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write ``fig`` to ``path`` through :func:`rnnkit.fileio.savefig` (no half-written PNG;
+    only a regular file is replaced)."""
+    from ..fileio import savefig
+
+    savefig(fig, path, dpi=110)
 
 
 def plot(payload: Dict[str, object], out_dir, stem: str = "encoders") -> List[str]:

@@ -27,3 +27,19 @@ def tiny_train_args(corpus: Path, out: Path, *extra: str):
             "--layers", "2", "--embedding-dim", "8", "--seq-len", "16", "--batch-size", "4",
             "--val-every", "5", "--checkpoint-every", "3", "--no-progress", "--logger", "none",
             "--warmup-steps", "2", *extra]
+
+
+def tiny_charlm_parts():
+    """Weights and config of the smallest valid charlm checkpoint (an Elman RNN, hidden 2,
+    vocabulary 'abc'): what rnnkit.checkpoint_schema accepts, for format-level tests."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shapes = {"encoder.weight_ih_l0": (2, 2), "encoder.weight_hh_l0": (2, 2), "encoder.bias_ih_l0": (2,),
+              "encoder.bias_hh_l0": (2,), "task.embedding.weight": (3, 2), "task.head.weight": (3, 2),
+              "task.head.bias": (3,)}
+    weights = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    config = {"task": "charlm", "model": {"encoder": "rnn", "hidden_size": 2, "num_layers": 1, "dropout": 0.0,
+                                          "embedding_dim": 2, "tie_weights": False},
+              "data": {"vocab": ["a", "b", "c"]}}
+    return weights, config

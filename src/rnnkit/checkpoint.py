@@ -33,7 +33,9 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from .errors import CheckpointError
+from .checkpoint_schema import check_config, check_weights
+from .errors import CheckpointError, UserError, shown
+from .fileio import check_input, read_bytes_capped
 
 
 class RefusedCheckpoint(CheckpointError):
@@ -238,14 +240,28 @@ def _looks_like_safetensors(path: Path) -> bool:
     return head[8:9] == b"{" and 8 + n <= size
 
 
+def _regular(path: Path, what: str) -> Path:
+    """``path`` if it is a regular file (a fifo, a device or a directory is refused before
+    anything opens it, so nothing hangs or reads /dev/zero); a CheckpointError otherwise."""
+    if not path.exists() and not path.is_symlink():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        return check_input(path, what)
+    except UserError as e:
+        raise CheckpointError(str(e)) from None
+
+
 def _load_json(path: Path) -> Dict[str, Any]:
     try:
-        with open(path, "rb") as f:
-            obj = json.loads(f.read().decode("utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing") from None
+        obj = json.loads(read_bytes_capped(_regular(path, "checkpoint JSON"), "checkpoint JSON").decode("utf-8"))
+    except CheckpointError:
+        raise
+    except UserError as e:  # larger than the cap for metadata
+        raise CheckpointError(str(e)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupt JSON ({e.__class__.__name__})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: corrupt JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return obj
@@ -255,6 +271,7 @@ def _load_tensors(path: Path) -> Dict[str, np.ndarray]:
     from safetensors.numpy import load
 
     _refuse_pickle(path)
+    _regular(path, "checkpoint tensors")
     try:
         with open(path, "rb") as f:
             return dict(load(f.read()))
@@ -272,6 +289,8 @@ def read_config(path: Path, expect_task: Optional[Sequence[str]] = None) -> Dict
     if path.is_file():
         _refuse_pickle(path)
         raise CheckpointError(f"{path}: a checkpoint is a directory holding {MODEL_FILE} and {CONFIG_FILE}")
+    if not path.is_dir():  # a fifo, a device, a socket
+        raise CheckpointError(f"{path}: not a directory; a checkpoint is a directory holding {MODEL_FILE} and {CONFIG_FILE}")
     for p in path.iterdir():
         if p.suffix.lower() in PICKLE_SUFFIXES and p.name.split(".")[0] == "model":
             _refuse_pickle(p)
@@ -288,11 +307,12 @@ def read_config(path: Path, expect_task: Optional[Sequence[str]] = None) -> Dict
         )
     task = config.get("task")
     if task not in TASKS:
-        raise CheckpointError(f"{path / CONFIG_FILE}: unknown task {task!r}")
+        raise CheckpointError(f"{path / CONFIG_FILE}: unknown task {shown(task)}")
     if expect_task is not None and task not in expect_task:
         raise RefusedCheckpoint(
             f"{path}: this is a {task!r} checkpoint; expected {' or '.join(map(repr, expect_task))}"
         )
+    check_config(config, str(path / CONFIG_FILE))
     return config
 
 
@@ -301,15 +321,14 @@ def load_checkpoint(path: Path, expect_task: Optional[Sequence[str]] = None,
     """Load a checkpoint directory, verifying the weights' sha256 and the task."""
     path = Path(path)
     config = read_config(path, expect_task)
-    model_path = path / MODEL_FILE
-    if not model_path.exists():
-        raise CheckpointError(f"{model_path}: missing")
+    model_path = _regular(path / MODEL_FILE, "checkpoint weights")
     digest = sha256_file(model_path)
     if digest != config.get("weights_sha256"):
         raise CheckpointError(
             f"{model_path}: sha256 does not match config.json (corrupt, truncated or mixed checkpoint)"
         )
     ckpt = Checkpoint(path=path, config=config, weights=_load_tensors(model_path))
+    check_weights(config, ckpt.weights, str(model_path))  # before anything is built from them
     if with_train_state:
         meta_path = path / TRAIN_META_FILE
         if not meta_path.exists():
@@ -318,7 +337,7 @@ def load_checkpoint(path: Path, expect_task: Optional[Sequence[str]] = None,
         if meta.get("weights_sha256") != digest:
             raise CheckpointError(f"{meta_path}: belongs to other weights (torn checkpoint)")
         tpath = path / TRAIN_TENSORS_FILE
-        if not tpath.exists() or sha256_file(tpath) != meta.get("tensors_sha256"):
+        if not tpath.exists() or sha256_file(_regular(tpath, "train state")) != meta.get("tensors_sha256"):
             raise CheckpointError(f"{tpath}: missing or does not match {TRAIN_META_FILE}")
         ckpt.train_meta = meta
         ckpt.train_tensors = _load_tensors(tpath)

@@ -42,3 +42,28 @@ class Interrupted(UserError):
     """Stopped at once by a second Ctrl-C, without saving (the shell's 128 + SIGINT)."""
 
     exit_code = 130
+QUOTE_LIMIT = 200
+
+
+def shown(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters: a 10 MB CSV
+    cell or an expanded YAML document never becomes a 10 MB error line."""
+    if isinstance(value, int) and value.bit_length() > 10_000:  # str() refuses > 4300 digits
+        return f"{'-' if value < 0 else ''}an integer of about {int(value.bit_length() * 0.30103):,} digits"
+    text = repr(value) if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+MESSAGE_LIMIT = 2000
+
+
+def one_line(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The backstop the CLI prints through: one line (newlines escaped) of at most about
+    ``limit`` characters, keeping the start (file and problem) and the end."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    if len(message) <= limit:
+        return message
+    head = limit - 200
+    return f"{message[:head]} ...[{len(message) - head - 100:,} characters cut]... {message[-100:]}"

@@ -66,7 +66,8 @@ def read_bytes_capped(path: PathLike, what: str = "file", cap: int = DEFAULT_CAP
     except OSError as e:
         raise UserError(f"{p}: cannot read {what} ({_why(e)})") from None
     if len(data) > cap:
-        raise UserError(f"{p}: {what} is larger than {cap // MiB} MB; not a file rnnkit wrote")
+        size = f"{cap // MiB} MB" if cap >= MiB else f"{cap} bytes"
+        raise UserError(f"{p}: {what} is larger than {size}, the cap for such files; not a file rnnkit wrote")
     return data
 
 

@@ -67,7 +67,7 @@ def test_bench_encoders_cli_prints_json_last(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--encoders", "gru,nope"], "--encoders takes a comma-separated list of rnn, "),
+    (["--encoders", "gru,nope"], "--encoders takes a comma-separated list of "),
     (["--encoders", ""], "--encoders takes"),
     (["--hidden", "0"], "--hidden must be >= 1"),
 ])

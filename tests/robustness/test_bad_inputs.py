@@ -179,7 +179,7 @@ def test_bad_checkpoint(good, tmp_path, capsys, name, mutate, needle, verb):
     _, ckpt = good
     target = mutate(_copy_ckpt(ckpt, tmp_path / "ck"))
     if verb == "evaluate" and name == "other task":
-        needle = "lacks"  # evaluate takes any task: a mislabelled charlm checkpoint lacks forecast's data
+        needle = "unknown key model."  # evaluate takes any task: a mislabelled charlm checkpoint has no forecast model
     check_bad_input(capsys, tmp_path, [verb, str(target)], [str(target)], needle)
 
 

@@ -8,11 +8,13 @@ import pytest
 
 from rnnkit import checkpoint as C
 from rnnkit.errors import CheckpointError
+from tests.util import tiny_charlm_parts
 
 
 def _write(path, task="charlm", meta=True):
-    w = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(2, np.float32)}
-    return C.write_checkpoint_dir(path, w, {"task": task, "model": {}}, {"t": np.zeros(3)} if meta else None,
+    w, config = tiny_charlm_parts()  # a config and weights that agree (rnnkit.checkpoint_schema)
+    w["task.head.bias"] = np.arange(3, dtype=np.float32)
+    return C.write_checkpoint_dir(path, w, {**config, "task": task}, {"t": np.zeros(3)} if meta else None,
                                   {"global_step": 1} if meta else None)
 
 
@@ -21,7 +23,7 @@ def test_roundtrip_and_sha(tmp_path):
     ck = C.load_checkpoint(d, expect_task=["charlm"], with_train_state=True)
     assert ck.config["format_version"] == C.FORMAT_VERSION
     assert ck.config["weights_sha256"] == C.sha256_file(d / C.MODEL_FILE)
-    assert np.array_equal(ck.weights["a"], np.arange(6).reshape(2, 3))
+    assert np.array_equal(ck.weights["task.head.bias"], np.arange(3))
     assert ck.train_meta["global_step"] == 1 and "t" in ck.train_tensors
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")], "temp dir removed"
 

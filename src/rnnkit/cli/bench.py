@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 
 from ..diagnostics.report import finite_json, out_dir as _out_dir, write_json as _write_json
-from .common import Parser, name_list, positive_int
+from .common import Parser, limited, name_list
 
 DEFAULT_ENCODERS = ("rnn", "lstm", "gru", "mingru", "minlstm", "tcn", "transformer")
 
@@ -45,15 +45,15 @@ def register(sub) -> None:
     m.add_argument("--cells", type=name_list("--cells", _registered), default=["rnn", "lstm", "gru"],
                    help="comma-separated encoders (default rnn,lstm,gru; any registered encoder may join)")
     m.add_argument("--tasks", default=None, help="only these task families: adding,copy,digits,pdigits")
-    m.add_argument("--reference-hidden", type=positive_int("--reference-hidden"), default=64,
+    m.add_argument("--reference-hidden", type=limited("--reference-hidden", "hidden"), default=64,
                    help="hidden size of the LSTM every cell's parameter count is matched to (default 64)")
-    m.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
+    m.add_argument("--batch-size", type=limited("--batch-size", "batch_size"), default=None,
                    help="batch size (default 64 with --quick, 32 for the full run)")
-    m.add_argument("--steps-scale", type=float, default=1.0, help="multiply every task's step budget (default 1)")
-    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    m.add_argument("--steps-scale", type=limited("--steps-scale", "steps_scale"), default=1.0, help="multiply every task's step budget (default 1)")
+    m.add_argument("--seed", type=limited("--seed", "seed"), default=0, help="random seed (default 0)")
     m.add_argument("--out", default="runs/bench-memory", help="directory for memory.json and the learning-curve PNGs")
-    m.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
-    m.add_argument("--jobs", type=positive_int("--jobs"), default=1,
+    m.add_argument("--threads", type=limited("--threads", "threads"), default=1, help="torch CPU threads (default 1)")
+    m.add_argument("--jobs", type=limited("--jobs", "threads"), default=1,
                    help="train this many task x cell runs at once in worker processes of one thread each (default 1)")
     m.set_defaults(func=cmd_memory)
     e = names.add_parser("encoders", help="training tokens/s and generation µs/token of each encoder at one size",
@@ -65,17 +65,17 @@ def register(sub) -> None:
     e.add_argument("--encoders", type=name_list("--encoders", _speed_names), default=list(DEFAULT_ENCODERS),
                    help=f"comma-separated encoders, the first is the reference of the ratios "
                         f"(default {','.join(DEFAULT_ENCODERS)}; mingru-fused/chunked/log/loop pick a scan route)")
-    e.add_argument("--hidden", type=positive_int("--hidden"), default=256, help="hidden size and input size (default 256)")
-    e.add_argument("--seq-len", type=positive_int("--seq-len"), default=1024, help="training sequence length T (default 1024)")
-    e.add_argument("--batch-size", type=positive_int("--batch-size"), default=16, help="training batch B (default 16)")
-    e.add_argument("--layers", type=positive_int("--layers"), default=1, help="layers (default 1)")
-    e.add_argument("--position", type=positive_int("--position"), default=1024,
+    e.add_argument("--hidden", type=limited("--hidden", "hidden"), default=256, help="hidden size and input size (default 256)")
+    e.add_argument("--seq-len", type=limited("--seq-len", "seq_len"), default=1024, help="training sequence length T (default 1024)")
+    e.add_argument("--batch-size", type=limited("--batch-size", "batch_size"), default=16, help="training batch B (default 16)")
+    e.add_argument("--layers", type=limited("--layers", "layers"), default=1, help="layers (default 1)")
+    e.add_argument("--position", type=limited("--position", "seq_len"), default=1024,
                    help="generation is timed after this many tokens of context (default 1024)")
     e.add_argument("--match-params", action="store_true",
                    help="size each encoder to the parameter count of a GRU with --hidden (default: equal hidden size)")
-    e.add_argument("--rounds", type=positive_int("--rounds"), default=3, help="timed training rounds (default 3; median)")
+    e.add_argument("--rounds", type=limited("--rounds", "rounds"), default=3, help="timed training rounds (default 3; median)")
     e.add_argument("--out", default=None, help="also write DIR/encoders.json")
-    e.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
+    e.add_argument("--threads", type=limited("--threads", "threads"), default=1, help="torch CPU threads (default 1)")
     e.set_defaults(func=cmd_encoders)
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from ..diagnostics.report import out_dir as _out_dir, write_json as _write_json
 from ..errors import ConfigError
-from .common import Parser, bounded, name_list, positive_int
+from ..layers import RECURRENT_NAMES
+from .common import Parser, limited, name_list
 
-CELL_CHOICES = ("rnn", "rnn-relu", "lstm", "gru", "hand-rnn", "hand-rnn-relu", "hand-lstm", "hand-gru")
+CELL_CHOICES = RECURRENT_NAMES  # cells with hidden states h_t
 
 
 def _positive_float(name: str):
-    return bounded(name, float, 0, inclusive=False)
+    return limited(name, "positive")
 
 
 def _cells(s: str):
@@ -42,16 +43,16 @@ def register(sub) -> None:
     g.add_argument("--loss", choices=("last", "all"), default="last",
                    help="with a charlm CKPT: cross-entropy on the last step only (default) or on every step")
     g.add_argument("--cells", type=_cells, default=["rnn", "lstm", "gru"], help="comma-separated cells (default rnn,lstm,gru)")
-    g.add_argument("--seq-len", type=positive_int("--seq-len"), default=200, help="time steps T (default 200)")
-    g.add_argument("--hidden", type=positive_int("--hidden"), default=64, help="hidden units H (default 64)")
-    g.add_argument("--batch-size", type=positive_int("--batch-size"), default=32, help="probe and training batch (default 32)")
-    g.add_argument("--train-steps", type=int, default=300, help="short training before the second measurement (0: skip; default 300)")
+    g.add_argument("--seq-len", type=limited("--seq-len", "seq_len"), default=200, help="time steps T (default 200)")
+    g.add_argument("--hidden", type=limited("--hidden", "hidden"), default=64, help="hidden units H (default 64)")
+    g.add_argument("--batch-size", type=limited("--batch-size", "batch_size"), default=32, help="probe and training batch (default 32)")
+    g.add_argument("--train-steps", type=limited("--train-steps", "train_steps"), default=300, help="short training before the second measurement (0: skip; default 300)")
     g.add_argument("--lr", type=_positive_float("--lr"), default=3e-3, help="Adam learning rate of the short training (default 3e-3)")
-    g.add_argument("--lag", type=positive_int("--lag"), default=None,
+    g.add_argument("--lag", type=limited("--lag", "seq_len"), default=None,
                    help="report ||dL/dh|| this many steps back (default: 60, or 30%% of --seq-len when that is fewer)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--seed", type=limited("--seed", "seed"), default=0, help="random seed (default 0)")
     g.add_argument("--out", required=True, help="directory for gradients.png and gradients.json")
-    g.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    g.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     g.set_defaults(func=cmd_gradients)
 
     e = verbs.add_parser("exploding", help="spectral radius > 1 trained with and without clipping",
@@ -65,16 +66,16 @@ def register(sub) -> None:
     e.add_argument("--cell", choices=CELL_CHOICES, default="rnn", help="cell (default rnn, tanh)")
     e.add_argument("--radius", type=_positive_float("--radius"), default=None,
                    help="spectral radius of every W_h* block (default 2.0; with CKPT: unchanged unless given)")
-    e.add_argument("--seq-len", type=positive_int("--seq-len"), default=50, help="time steps (default 50)")
-    e.add_argument("--hidden", type=positive_int("--hidden"), default=64, help="hidden units (default 64)")
-    e.add_argument("--batch-size", type=positive_int("--batch-size"), default=32, help="batch size (default 32)")
-    e.add_argument("--steps", type=positive_int("--steps"), default=200, help="SGD steps per run (default 200)")
+    e.add_argument("--seq-len", type=limited("--seq-len", "seq_len"), default=50, help="time steps (default 50)")
+    e.add_argument("--hidden", type=limited("--hidden", "hidden"), default=64, help="hidden units (default 64)")
+    e.add_argument("--batch-size", type=limited("--batch-size", "batch_size"), default=32, help="batch size (default 32)")
+    e.add_argument("--steps", type=limited("--steps", "steps"), default=200, help="SGD steps per run (default 200)")
     e.add_argument("--lr", type=_positive_float("--lr"), default=0.05, help="SGD learning rate (default 0.05)")
     e.add_argument("--clip-norm", type=_positive_float("--clip-norm"), default=1.0, help="global-norm clip (default 1.0)")
     e.add_argument("--clip-value", type=_positive_float("--clip-value"), default=0.05, help="per-element clip (default 0.05)")
-    e.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    e.add_argument("--seed", type=limited("--seed", "seed"), default=0, help="random seed (default 0)")
     e.add_argument("--out", required=True, help="directory for exploding.png and exploding.json")
-    e.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    e.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     e.set_defaults(func=cmd_exploding)
 
 

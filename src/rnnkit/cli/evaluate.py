@@ -12,7 +12,7 @@ import sys
 
 from ..errors import ConfigError
 from . import io
-from .common import positive_int
+from .common import arima_order, limited
 
 DESCRIPTION = """\
 Score a checkpoint of any task on data; the task is read from the checkpoint:
@@ -45,7 +45,7 @@ def register(sub) -> None:
                    help="split to score (sentiment: default test; asr and seq2seq: val or test; forecast: test or val)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--output", metavar="FILE.json", default=None, help="also write the JSON result to FILE")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     sent = p.add_argument_group("sentiment checkpoints")
     sent.add_argument("--baseline", action="store_true", default=None,
                       help="also fit TF-IDF + logistic regression on the same training split")
@@ -53,14 +53,14 @@ def register(sub) -> None:
     sent.add_argument("--label-col", default=None, help="label column of --data (default: the training one)")
     sent.add_argument("--no-header", action="store_const", const=False, default=None, help="--data has no header line")
     dec = p.add_argument_group("asr and seq2seq checkpoints")
-    dec.add_argument("--beam", type=positive_int("--beam"), default=None, help="beam width; 1 = greedy (default: 1)")
+    dec.add_argument("--beam", type=limited("--beam", "transcribe.beam"), default=None, help="beam width; 1 = greedy (default: 1)")
     s2s = p.add_argument_group("seq2seq checkpoints")
-    s2s.add_argument("--length-penalty", type=float, default=None, help="GNMT length penalty alpha (default: 0.6)")
-    s2s.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
+    s2s.add_argument("--length-penalty", type=limited("--length-penalty", "length_penalty"), default=None, help="GNMT length penalty alpha (default: 0.6)")
+    s2s.add_argument("--batch-size", type=limited("--batch-size", "decode.batch_size"), default=None,
                      help="sentences decoded together (default: 64)")
-    s2s.add_argument("--max-len", type=positive_int("--max-len"), default=None,
+    s2s.add_argument("--max-len", type=limited("--max-len", "max_len"), default=None,
                      help="longest translation in subwords (default: 2 x source + 10)")
-    s2s.add_argument("--no-repeat-ngram", type=positive_int("--no-repeat-ngram"), default=None, metavar="N",
+    s2s.add_argument("--no-repeat-ngram", type=limited("--no-repeat-ngram", "no_repeat_ngram"), default=None, metavar="N",
                      help="never repeat an n-gram of N subwords (default: off)")
     asr = p.add_argument_group("asr checkpoints")
     asr.add_argument("--words", default=None, metavar="train|FILE",
@@ -68,9 +68,9 @@ def register(sub) -> None:
     asr.add_argument("--fsdd-mode", choices=("connected", "single"), default=None,
                      help="score fsdd as connected-digit utterances or single recordings (default: as trained)")
     fc = p.add_argument_group("forecast checkpoints")
-    fc.add_argument("--season", type=positive_int("--season"), default=None,
+    fc.add_argument("--season", type=limited("--season", "season"), default=None,
                     help="season length m for the seasonal naive baseline")
-    fc.add_argument("--arima", default=None, help="ARIMA order p,d,q, auto (default) or none")
+    fc.add_argument("--arima", type=arima_order, default=None, help="ARIMA order p,d,q, auto (default) or none")
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from . import io
-from .common import positive_int
+from .common import limited
 
 
 def register(sub) -> None:
@@ -22,11 +22,11 @@ def register(sub) -> None:
     io.add_output_flags(p)
     p.add_argument("--plot", metavar="FILE.png", default=None, help="plot history, forecast and interval (matplotlib)")
     p.add_argument("--series", default=None, help="only this series (default: all)")
-    p.add_argument("--horizon", type=positive_int("--horizon"), default=None,
+    p.add_argument("--horizon", type=limited("--horizon", "horizon"), default=None,
                    help="steps to forecast, at most the trained horizon (default: the trained horizon)")
-    p.add_argument("--history", type=positive_int("--history"), default=None,
+    p.add_argument("--history", type=limited("--history", "history"), default=None,
                    help="history rows shown in the plot (default: 4 x lookback, at least 60)")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_forecast)
 
 

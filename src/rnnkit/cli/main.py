@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 from .common import Parser
 
 VERBS = ("rnnkit.cli.train", "rnnkit.cli.sample", "rnnkit.cli.evaluate",
@@ -43,7 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"rnnkit: error: {e}", file=sys.stderr)
+        print(f"rnnkit: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)

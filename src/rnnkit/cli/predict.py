@@ -12,7 +12,7 @@ import sys
 
 from ..errors import ConfigError, DataError
 from . import io
-from .common import positive_int
+from .common import limited
 
 BATCH = 512  # texts per predictor call (the predictor batches by length inside)
 
@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     io.add_input_flags(p, "texts")
     io.add_output_flags(p)
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_predict)
 
 

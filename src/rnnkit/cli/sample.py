@@ -12,7 +12,7 @@ import sys
 
 from ..errors import ConfigError
 from . import io
-from .common import positive_int
+from .common import limited
 
 
 def register(sub) -> None:
@@ -20,12 +20,12 @@ def register(sub) -> None:
                        description="Stream generated text from a charlm checkpoint, carrying the state.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (an --out of train)")
     p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
-    p.add_argument("--length", type=int, default=500, help="characters to generate (default: 500)")
-    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy (default: 0.8)")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the K most likely characters")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling: smallest set with probability >= P, P in (0, 1]")
-    p.add_argument("--seed", type=int, default=None, help="random seed (same seed: same text)")
-    p.add_argument("--num-samples", type=positive_int("--num-samples"), default=1,
+    p.add_argument("--length", type=limited("--length", "length"), default=500, help="characters to generate (default: 500)")
+    p.add_argument("--temperature", type=limited("--temperature", "temperature"), default=0.8, help="softmax temperature; 0 = greedy (default: 0.8)")
+    p.add_argument("--top-k", type=limited("--top-k", "top_k"), default=None, help="sample among the K most likely characters")
+    p.add_argument("--top-p", type=limited("--top-p", "top_p"), default=None, help="nucleus sampling: smallest set with probability >= P, P in (0, 1]")
+    p.add_argument("--seed", type=limited("--seed", "seed"), default=None, help="random seed (same seed: same text)")
+    p.add_argument("--num-samples", type=limited("--num-samples", "num_samples"), default=1,
                    help="texts to generate per prime (seeds SEED, SEED+1, ...; default: 1)")
     p.add_argument("--drop-unknown", action="store_true",
                    help="drop characters of the prime that the model does not know (default: refuse them)")
@@ -33,7 +33,7 @@ def register(sub) -> None:
                    help="generation engine; auto = NumPy runtime for recurrent encoders (fastest)")
     io.add_input_flags(p, "primes (one per line)", column=False)
     io.add_output_flags(p, txt=True)
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads (--engine torch)")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads (--engine torch)")
     p.set_defaults(func=cmd_sample)
 
 

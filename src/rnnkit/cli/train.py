@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -80,7 +78,9 @@ def cmd_train(args) -> int:
     # the result goes to stdout (the progress and notes above went to stderr)
     stopped = " (stopped early)" if summary.get("stopped_early") else ""
     line = f"done: step {summary['global_step']}{stopped}, checkpoint {summary['out']}"
-    told = importlib.import_module(f"rnnkit.tasks.{cfg.task}").summary(m)  # each task words its own metrics
+    from ..predictors import predictor_class
+
+    told = predictor_class(cfg.task).summary(m)  # each task words its own metrics (torch-free)
     print(line + (f", {told}" if told else ""))
     return 0
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, UserError
 from . import io
-from .common import bounded, positive_int
+from .common import limited
 
 BATCH = 16  # utterances per network call
 
@@ -34,14 +34,14 @@ def register(sub) -> None:
     p.add_argument("--on-error", choices=("stop", "skip"), default="skip",
                    help="an unreadable audio file is reported and skipped (default) or stops the run")
     p.add_argument("--timestamps", action="store_true", help="per-word start and end times (s) from the CTC alignment")
-    p.add_argument("--beam", type=positive_int("--beam"), default=1, help="CTC prefix beam width; 1 = greedy (default: 1)")
+    p.add_argument("--beam", type=limited("--beam", "transcribe.beam"), default=1, help="CTC prefix beam width; 1 = greedy (default: 1)")
     p.add_argument("--words", default=None, metavar="train|FILE",
                    help="beam search may only spell these words: 'train' (the training transcripts' words) "
                         "or a file of words, one per line")
-    p.add_argument("--chunk-seconds", type=bounded("--chunk-seconds", float, 0.1), default=30.0,
+    p.add_argument("--chunk-seconds", type=limited("--chunk-seconds", "chunk_seconds"), default=30.0,
                    help="decode long files in chunks of at most this many seconds, >= 0.1 (default: 30)")
     io.add_output_flags(p)
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_transcribe)
 
 

@@ -11,7 +11,7 @@ import sys
 
 from ..errors import ConfigError, DataError
 from . import io
-from .common import bounded, positive_int
+from .common import limited
 
 BATCH = 256  # sentences per predictor call (it batches by length inside)
 
@@ -26,19 +26,19 @@ def register(sub) -> None:
     io.add_output_flags(p, txt=True)
     add_decoding_flags(p)
     p.add_argument("--attention-plot", metavar="OUT.png", help="draw the attention matrix of the first sentence")
-    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=limited("--threads", "threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_translate)
 
 
 def add_decoding_flags(p) -> None:
-    p.add_argument("--beam", type=positive_int("--beam"), default=1, help="beam width; 1 = greedy (default: 1)")
-    p.add_argument("--length-penalty", type=bounded("--length-penalty", float, 0), default=0.6,
+    p.add_argument("--beam", type=limited("--beam", "translate.beam"), default=1, help="beam width; 1 = greedy (default: 1)")
+    p.add_argument("--length-penalty", type=limited("--length-penalty", "length_penalty"), default=0.6,
                    help="GNMT length penalty alpha of beam search; 0 = raw log-probability (default: 0.6)")
-    p.add_argument("--max-len", type=positive_int("--max-len"), default=None,
+    p.add_argument("--max-len", type=limited("--max-len", "max_len"), default=None,
                    help="longest translation in subwords (default: 2 x the source length + 10)")
-    p.add_argument("--no-repeat-ngram", type=bounded("--no-repeat-ngram", int, 0), default=0, metavar="N",
+    p.add_argument("--no-repeat-ngram", type=limited("--no-repeat-ngram", "no_repeat_ngram_off"), default=0, metavar="N",
                    help="never repeat an n-gram of N subwords (stops loops like 'Zwei Zwei Zwei'); 0 = off (default)")
-    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64,
+    p.add_argument("--batch-size", type=limited("--batch-size", "decode.batch_size"), default=64,
                    help="sentences decoded together (default: 64)")
 
 

@@ -36,6 +36,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import check_input
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".w64", ".rf64", ".opus", ".mp3")
 BLOCK_FRAMES = 1 << 18  # frames read per block (~5 s of 48 kHz audio)
@@ -125,6 +126,7 @@ def audio_info(path: Path):
         raise DataError(f"{path}: no such audio file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not an audio file")
+    check_input(path, "audio file")  # a fifo or /dev/zero is refused before libsndfile opens it
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
     _check_wav_header(path)
@@ -349,21 +351,14 @@ def spec_augment(feats: np.ndarray, rng: np.random.Generator, freq_masks: int = 
 
 
 def write_wav(path, x: np.ndarray, sample_rate: int) -> None:
-    """Write mono float samples as 16-bit PCM (temp file + rename)."""
-    import os
-    import tempfile
-
+    """Write mono float samples as 16-bit PCM (through :func:`rnnkit.fileio.write_with`: temp
+    file + rename, only over a regular file)."""
     import soundfile as sf
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".wav", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, np.clip(x, -1, 1), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ..fileio import write_with
+
+    write_with(Path(path), lambda target: sf.write(target, np.clip(x, -1, 1), sample_rate, subtype="PCM_16", format="WAV"),
+               suffix=".wav")
 
 
 def duration_of(path) -> Tuple[float, int]:

@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import check_input
 from .datasets import find_dataset_dir
 
 NAMED = {
@@ -113,6 +114,9 @@ def sort_classes(labels) -> List[str]:
 
 
 def read_text_file(path: Path, encoding: str = "utf-8") -> str:
+    if not Path(path).exists() and not Path(path).is_symlink():
+        raise DataError(f"{path}: no such file")
+    check_input(path, "data file")  # a fifo or /dev/zero is refused before it is read
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

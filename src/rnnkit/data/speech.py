@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import check_input, read_bytes_capped, read_text_capped
 from .audio import AUDIO_SUFFIXES
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -63,14 +64,19 @@ def normalise_text(text: str) -> str:
 # output units
 
 
+def read_word_list(path: Path) -> List[str]:
+    """The distinct normalised words of a word list (``transcribe --words FILE``), separated by
+    white space: a regular UTF-8 file of at most 64 MB (a fifo or ``/dev/zero`` is refused
+    before it is read)."""
+    path = Path(path)
+    return sorted({normalise_text(w) for w in read_text_capped(path, "word list").split()})
+
+
 def read_lexicon(path: Path) -> Dict[str, Tuple[str, ...]]:
     """A CMUdict-format lexicon: ``WORD  PH1 PH2 ...`` per line (stress digits dropped;
     ``;;;`` comments and alternative pronunciations ``WORD(2)`` ignored)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read lexicon ({e.strerror or e})") from None
+    lines = read_bytes_capped(path, "lexicon").decode("utf-8", errors="replace").splitlines()
     lex: Dict[str, Tuple[str, ...]] = {}
     for n, line in enumerate(lines, 1):
         if not line.strip() or line.startswith(";;;"):
@@ -235,6 +241,7 @@ def read_csv_manifest(path: Path) -> List[Utterance]:
     """``path,text`` rows; a ``path,text`` header row is skipped; relative paths are resolved
     against the manifest's folder."""
     path = Path(path)
+    check_input(path, "manifest")
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
@@ -267,6 +274,7 @@ def read_librispeech(root: Path) -> List[Utterance]:
     """Every ``*.trans.txt`` under ``root``; audio ``ID.flac`` or ``ID.wav`` beside it."""
     out = []
     for trans in sorted(Path(root).rglob("*.trans.txt")):
+        check_input(trans, "transcripts")
         try:
             lines = trans.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:

@@ -42,6 +42,7 @@ from typing import IO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import check_input
 from . import sentiment as sd
 
 # suffix -> why it is refused and what to do instead (nothing here is ever unpickled)
@@ -112,6 +113,7 @@ def check_vectors_path(path: str | Path) -> Path:
         raise DataError(f"{p}: no such file (--embeddings expects word2vec text or GloVe vectors)")
     if p.is_dir():
         raise DataError(f"{p}: is a folder; --embeddings expects one word-vector file")
+    check_input(p, "--embeddings")  # a fifo or /dev/zero is refused before it is read
     return p.resolve()
 
 

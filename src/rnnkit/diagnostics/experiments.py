@@ -160,13 +160,13 @@ def plot_gradients(result: Dict[str, Any], path, title: str = "") -> str:
 
 def _save(fig, path) -> str:
     import matplotlib.pyplot as plt
-    from pathlib import Path
 
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    from ..fileio import write_with
+
+    try:
+        write_with(path, lambda target: fig.savefig(target, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
     return str(path)
 
 

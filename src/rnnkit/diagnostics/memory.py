@@ -401,6 +401,8 @@ def plot_curves(payload: Dict[str, object], out_dir) -> List[str]:
     import matplotlib.pyplot as plt
     from pathlib import Path
 
+    from ..fileio import write_with
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     by_task: Dict[str, List[dict]] = {}
@@ -426,10 +428,10 @@ def plot_curves(payload: Dict[str, object], out_dir) -> List[str]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"memory-{key}.png"
-        tmp = path.with_name(path.stem + ".tmp.png")
-        fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        tmp.replace(path)
+        try:
+            write_with(path, lambda target: fig.savefig(target, dpi=100, format="png"))
+        finally:
+            plt.close(fig)
         paths.append(str(path))
     return paths
 

@@ -221,6 +221,13 @@ class AsrPredictor(Predictor):
         return {"checkpoint": str(self.path), "data": scope, "decoder": decoder, "beam": beam,
                 "units": self.units.kind, **m}
 
+    @staticmethod
+    def summary(m: Dict[str, float]) -> str:
+        """The validation metrics of ``rnnkit train``'s last line."""
+        if m.get("val_wer") is None:
+            return ""
+        return f"val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}" + (f", CTC loss {m['val_loss']:.4f}" if "val_loss" in m else "")
+
     def describe(self, result: Dict[str, Any]) -> str:
         unit = "PER" if result["units"] == "phonemes" else "CER"
         return (f"{result['data']}: WER {result['wer']:.4f}, {unit} {result['cer']:.4f}, utterance accuracy "

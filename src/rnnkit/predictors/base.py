@@ -78,6 +78,11 @@ class Predictor:
     def evaluate(self, **kwargs: Any) -> Dict[str, Any]:  # pragma: no cover - every task overrides it
         raise NotImplementedError
 
+    @staticmethod
+    def summary(metrics: Dict[str, float]) -> str:
+        """The validation metrics of ``rnnkit train``'s last line, in the task's words."""
+        return ""
+
     def describe(self, result: Dict[str, Any]) -> str:
         """``evaluate()``'s result as the lines ``rnnkit evaluate`` prints."""
         return str(result)

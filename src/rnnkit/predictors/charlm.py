@@ -204,6 +204,13 @@ class CharLMPredictor(Predictor):
         loss = result.pop("nats_per_char")
         return {"checkpoint": str(self.path), "data": scope, "loss": loss, **result}
 
+    @staticmethod
+    def summary(m: Dict[str, float]) -> str:
+        """The validation metrics of ``rnnkit train``'s last line."""
+        if m.get("val_loss") is None:
+            return ""
+        return f"val loss {m['val_loss']:.4f} nats/char ({m['val_bpc']:.4f} bits/char)"
+
     def describe(self, result: Dict[str, Any]) -> str:
         skipped = (f"; {result['unknown_characters']} characters outside the vocabulary skipped ({result['unknown']!r})"
                    if result["unknown_characters"] else "")

@@ -18,7 +18,6 @@ from ..errors import ConfigError, InputError
 from .base import Predictor, check_int
 
 BATCH = 256  # windows per network call
-ARIMA_MAX = 5  # p, d, q each at most this: larger orders take minutes to fit and rarely help
 
 
 def arima_order(s: Optional[str]) -> Tuple[bool, Optional[Tuple[int, int, int]]]:
@@ -27,13 +26,19 @@ def arima_order(s: Optional[str]) -> Tuple[bool, Optional[Tuple[int, int, int]]]
         return True, None
     if s == "none":
         return False, None
+    from ..limits import FLAGS, describe
+
     try:
-        p, d, q = (int(v) for v in str(s).split(","))
+        order = tuple(int(v) for v in str(s).split(","))
+        if len(order) != 3:
+            raise ValueError
     except ValueError:
         raise ConfigError(f"--arima must be auto, none or p,d,q (e.g. 1,1,0), got {str(s)[:50]!r}") from None
-    if min(p, d, q) < 0 or max(p, d, q) > ARIMA_MAX:
-        raise ConfigError(f"--arima orders must each be in [0, {ARIMA_MAX}], got {s}")
-    return True, (p, d, q)
+    for key, v in zip("pdq", order):
+        lim = FLAGS[f"arima.{key}"]  # larger orders take minutes to fit and rarely help
+        if not lim.low <= v <= lim.high:
+            raise ConfigError(f"--arima {key} must be in {describe(lim)}, got {v}")
+    return True, order  # type: ignore[return-value]
 
 
 class ForecastPredictor(Predictor):
@@ -185,6 +190,11 @@ class ForecastPredictor(Predictor):
     def evaluate(self, data=None, split: str = "test", season: Optional[int] = None,
                  arima: Optional[str] = "auto") -> Dict[str, Any]:
         return self.backtest(data, split, season, arima)
+
+    @staticmethod
+    def summary(m: Dict[str, float]) -> str:
+        """The validation metrics of ``rnnkit train``'s last line."""
+        return ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_"))
 
     def describe(self, result: Dict[str, Any]) -> str:
         from .forecast_plots import backtest_table

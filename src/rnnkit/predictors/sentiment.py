@@ -113,6 +113,13 @@ class SentimentPredictor(Predictor):
         return {"name": "tfidf-word1-2+char2-5 + logistic regression", "C": fit["C"],
                 "fit_seconds": fit["fit_seconds"], **metrics(y, full, self.classes)}
 
+    @staticmethod
+    def summary(m: Dict[str, float]) -> str:
+        """The validation metrics of ``rnnkit train``'s last line."""
+        if m.get("val_accuracy") is None:
+            return ""
+        return f"val accuracy {m['val_accuracy']:.4f}, macro-F1 {m['val_macro_f1']:.4f}, loss {m['val_loss']:.4f}"
+
     def describe(self, result: Dict[str, Any]) -> str:
         rows = [("model", result)] + ([("TF-IDF+LR", result["baseline"])] if "baseline" in result else [])
         lines = [f"{result['data']} [{result['split']}]: {result['examples']} texts, classes {', '.join(self.classes)}"]

@@ -110,6 +110,14 @@ class Seq2SeqPredictor(Predictor):
                 "decoding": "greedy" if beam == 1 else f"beam {beam}",
                 "length_penalty": length_penalty if beam > 1 else None, **scores}
 
+    @staticmethod
+    def summary(m: Dict[str, float]) -> str:
+        """The validation metrics of ``rnnkit train``'s last line."""
+        if m.get("val_bleu") is None:
+            return f"val loss {m['val_loss']:.4f}" if "val_loss" in m else ""
+        return (f"val BLEU {m['val_bleu']:.2f} (greedy), chrF {m['val_chrf']:.2f}"
+                + (f", loss {m['val_loss']:.4f}" if "val_loss" in m else ""))
+
     def describe(self, result: Dict[str, Any]) -> str:
         return (f"{result['data']}: BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f} over {result['sentences']} "
                 f"sentences ({result['decoding']}; sacrebleu {result.get('signature', '')})")

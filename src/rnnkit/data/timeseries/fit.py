@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ...errors import ConfigError, DataError
+from ...errors import ConfigError, DataError, shown
 from .calendar import calendar_features, default_max_gap, infer_freq, steps_between
 from .spec import Spec
 from .table import read_table, target_columns, target_names, tidy_frame
@@ -219,7 +219,7 @@ def _one_hot(col: np.ndarray, known: List[str], name: str, rows: np.ndarray, spe
         elif v in index:
             oh[i, index[v]] = 1.0
         elif not training:  # in training, a category first seen after the split stays all-zero
-            raise DataError(f"{spec.data}: covariate {name!r} has category {v!r} at row {rows[i]} that the "
+            raise DataError(f"{spec.data}: covariate {name!r} has category {shown(v)} at row {rows[i]} that the "
                             f"model never saw in training (known: {', '.join(known)})")
     return oh
 

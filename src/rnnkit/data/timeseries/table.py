@@ -9,7 +9,7 @@ from typing import List
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import DataError, shown
 from .spec import NO, PRESETS, YES, Spec, parse_event
 
 def read_table(spec: Spec):
@@ -51,17 +51,24 @@ def _parse_times(df, spec: Spec):
     except (ValueError, TypeError, OverflowError):
         t = None
     if t is None or t.isna().any():
-        bad = None
+        bad, zones = None, {}
         for i, v in enumerate(col):
             try:
-                if pd.isna(pd.to_datetime(v)):
+                one = pd.to_datetime(v)
+                if pd.isna(one):
                     bad = (i, v)
                     break
             except (ValueError, TypeError, OverflowError):
                 bad = (i, v)
                 break
+            zone = str(one.utcoffset()) if one.tzinfo is not None else "no time zone"
+            if zones and zone not in zones:  # every value parses alone: the rows mix time zones
+                (j, first), = zones.items()
+                raise DataError(f"{spec.data}: column {shown(spec.time)} mixes time zones: row {first + 2} has "
+                                f"{j}, row {i + 2} has {zone} ({shown(v, 60)}); write every time in one zone")
+            zones.setdefault(zone, i)
         i, v = bad if bad else (0, col.iloc[0])
-        raise DataError(f"{spec.data}: column {spec.time!r}: cannot parse {v!r} as a date (row {i + 2})")
+        raise DataError(f"{spec.data}: column {shown(spec.time)}: cannot parse {shown(v)} as a date (row {i + 2})")
     return t
 
 
@@ -81,7 +88,7 @@ def _event_labels(df, spec: Spec) -> np.ndarray:
             elif s in NO:
                 out[i] = 0.0
             else:
-                raise DataError(f"{spec.data}: --event column {col!r} holds {x!r} at row {i + 2}; expected yes/no or 0/1 "
+                raise DataError(f"{spec.data}: --event column {col!r} holds {shown(x)} at row {i + 2}; expected yes/no or 0/1 "
                                 f"(or give a threshold such as '{col}>0')")
         return out
     import pandas as pd
@@ -89,7 +96,7 @@ def _event_labels(df, spec: Spec) -> np.ndarray:
     num = pd.to_numeric(v, errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(np.isnan(num) & v.notna().to_numpy())
     if len(bad):
-        raise DataError(f"{spec.data}: --event column {col!r} is not numeric ({v.iloc[bad[0]]!r} at row {bad[0] + 2})")
+        raise DataError(f"{spec.data}: --event column {col!r} is not numeric ({shown(v.iloc[bad[0]])} at row {bad[0] + 2})")
     ops = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal,
            "==": np.equal, "!=": np.not_equal}
     with np.errstate(invalid="ignore"):
@@ -118,7 +125,7 @@ def tidy_frame(df, spec: Spec):
             num = pd.to_numeric(df[c], errors="coerce")
             bad = np.flatnonzero(num.isna().to_numpy() & df[c].notna().to_numpy())
             if len(bad):
-                raise DataError(f"{spec.data}: target column {c!r} is not numeric ({df[c].iloc[bad[0]]!r} at row {bad[0] + 2})")
+                raise DataError(f"{spec.data}: target column {c!r} is not numeric ({shown(df[c].iloc[bad[0]])} at row {bad[0] + 2})")
             df[c] = num
         df[c] = df[c].astype(float)
     for c in need[1:]:

@@ -33,7 +33,7 @@ import tempfile
 import warnings
 from contextlib import redirect_stderr
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -53,13 +53,13 @@ REFUSED = {"mingru": "its scan is a custom autograd kernel / logcumsumexp with n
 # the torch model of a checkpoint
 
 
-def build_modules(config: Dict[str, Any], weights: Dict[str, np.ndarray]) -> Tuple[nn.Module, nn.Module]:
-    """Encoder + task of a checkpoint, weights loaded, in eval mode."""
+def build_modules(config: Dict[str, Any], weights: Optional[Dict[str, np.ndarray]] = None) -> Tuple[nn.Module, nn.Module]:
+    """Encoder + task of a checkpoint config, in eval mode, with ``weights`` loaded if given."""
     task_name, m, d = config["task"], config["model"], config["data"]
     if task_name == "charlm":
         from ..tasks import charlm as T
 
-        encoder, task = T.build(m, weights["task.head.bias"].shape[0])
+        encoder, task = T.build(m, len(d["vocab"]))
     elif task_name == "sentiment":
         from ..tasks import sentiment as T
 
@@ -79,9 +79,10 @@ def build_modules(config: Dict[str, Any], weights: Dict[str, np.ndarray]) -> Tup
         from ..tasks import seq2seq as T
 
         shared = bool(d.get("shared_vocab"))
-        src_v, tgt_v = d.get("vocab_sizes") or (weights["task.src_embedding.weight"].shape[0],
-                                                 weights["task.tgt_embedding.weight"].shape[0])
+        src_v, tgt_v = d["vocab_sizes"]
         encoder, task = T.build(m, int(src_v), int(tgt_v), shared_vocab=shared)
+    if weights is None:
+        return encoder.eval(), task.eval()
     state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
     nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(state)
     return encoder.eval(), task.eval()
@@ -196,6 +197,18 @@ def _versions() -> Dict[str, str]:
             "onnxruntime": onnxruntime.__version__}
 
 
+def _check_out(out: Path, overwrite: bool) -> None:
+    """``out`` may be new, an empty directory, or (with ``overwrite``) an earlier export."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    from .onnx_runtime import is_export
+
+    if not is_export(out):
+        raise ExportError(f"{out}: already exists and is not an ONNX export; refusing to replace it")
+    if not overwrite:
+        raise ExportError(f"{out}: already holds an export; pass --overwrite to replace it")
+
+
 def export_onnx(ck: Path, out: Path, overwrite: bool = False, check: bool = True) -> Dict[str, Any]:
     """Export the checkpoint at ``ck`` into the directory ``out``; returns its ``export`` section."""
     ck, out = Path(ck), Path(out)
@@ -203,9 +216,7 @@ def export_onnx(ck: Path, out: Path, overwrite: bool = False, check: bool = True
     if "export" in config:
         raise ExportError(f"{ck}: already an ONNX export; export the checkpoint it came from")
     ckpt = C.load_checkpoint(ck)
-    if out.exists() and not (overwrite and (out / C.CONFIG_FILE).is_file() and "export" in C.read_config(out)):
-        hint = "; pass --overwrite to replace an earlier export" if (out / C.CONFIG_FILE).is_file() else ""
-        raise ExportError(f"{out}: already exists{hint}")
+    _check_out(out, overwrite)
     torch_threads = torch.get_num_threads()
     encoder, task = build_modules(ckpt.config, ckpt.weights)
     name, traced_encoder = exportable_encoder(ckpt.config["model"]["encoder"], encoder, ckpt.task, ck)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
-import numpy as np
 import pytest
 
 pytest.importorskip("onnxruntime")
@@ -85,18 +84,6 @@ def exported(trained, tmp_path_factory) -> Dict[str, Path]:
 
 def variant(base: Path, target: Path, seed: int = 0, **model: Any) -> Path:
     """A checkpoint like ``base`` with ``model`` config overrides and random weights."""
-    import torch
+    from rnnkit.export.onnx_export import random_variant
 
-    from rnnkit import checkpoint as C
-    from rnnkit.export.onnx_export import build_modules
-
-    config = C.read_config(base)
-    config = {**config, "model": {**config["model"], **model}}
-    torch.manual_seed(seed)
-    encoder, task = build_modules(config)
-    sd = torch.nn.ModuleDict({"encoder": encoder, "task": task}).state_dict()
-    weights = {k: v.detach().numpy().copy() for k, v in sd.items()}
-    rng = np.random.default_rng(seed)  # nudge every tensor so zero-initialised ones are exercised too
-    weights = {k: (w + 0.05 * rng.standard_normal(w.shape)).astype(w.dtype) if w.dtype.kind == "f" else w
-               for k, w in weights.items()}
-    return C.write_checkpoint_dir(target, weights, {k: v for k, v in config.items() if k != "weights_sha256"})
+    return random_variant(base, target, seed, **model)

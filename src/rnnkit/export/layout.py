@@ -2,7 +2,8 @@
 
     DIR/config.json        the checkpoint's config + an ``export`` section (format "onnx",
                            opset, graph roles -> files, each file's sha256, versions, self-check)
-    DIR/model.onnx         charlm, sentiment, forecast, asr: the one graph
+    DIR/model.onnx         charlm, sentiment, forecast, asr: the network over whole sequences
+    DIR/step.onnx          charlm: one generation step (token, state) -> (logits, state)
     DIR/encoder.onnx       seq2seq: the encoder and the decoder's initial state
     DIR/decoder_step.onnx  seq2seq: one decoder step with attention
 
@@ -16,13 +17,14 @@ from typing import Dict, List, Tuple
 FORMAT = "onnx"
 OPSET = 17
 GRAPH_FILES: Dict[str, Dict[str, str]] = {
-    "charlm": {"model": "model.onnx"}, "sentiment": {"model": "model.onnx"},
+    "charlm": {"model": "model.onnx", "step": "step.onnx"}, "sentiment": {"model": "model.onnx"},
     "forecast": {"model": "model.onnx"}, "asr": {"model": "model.onnx"},
     "seq2seq": {"encoder": "encoder.onnx", "decoder": "decoder_step.onnx"},
 }
 # graph role -> (input names, output names); "{state}" expands to h (and c for an LSTM)
 IO: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "charlm": (("ids", "{state}"), ("logits", "{state_out}")),
+    "charlm_step": (("token", "{state}"), ("logits", "{state_out}")),
     "sentiment": (("ids", "lengths"), ("logits",)),
     "forecast": (("x",), ("out",)),
     "asr": (("feats", "feat_lengths"), ("log_probs", "out_lengths")),
@@ -44,4 +46,4 @@ def io_names(role: str, n_state: int = 1, input_feeding: bool = False) -> Tuple[
 
 def graph_role(task: str, role: str) -> str:
     """The :data:`IO` key of a task's graph role."""
-    return task if task != "seq2seq" else f"seq2seq_{role}"
+    return task if role == "model" else f"{task}_{role}"

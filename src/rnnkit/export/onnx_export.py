@@ -88,6 +88,24 @@ def build_modules(config: Dict[str, Any], weights: Optional[Dict[str, np.ndarray
     return encoder.eval(), task.eval()
 
 
+def random_variant(base: Path, target: Path, seed: int = 0, **model: Any) -> Path:
+    """A checkpoint at ``target`` like ``base`` (its data config: vocabulary, scalers, units)
+    with ``model`` config overrides and random weights (every tensor nudged by N(0, 0.05^2),
+    so zero-initialised ones are exercised too). For tests and benchmarks of other sizes."""
+    config = C.read_config(base)
+    config = {k: v for k, v in config.items() if k not in ("weights_sha256", "format_version")}
+    config["model"] = {**config["model"], **model}
+    torch.manual_seed(seed)
+    encoder, task = build_modules(config)
+    sd = nn.ModuleDict({"encoder": encoder, "task": task}).state_dict()
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for k, v in sd.items():
+        w = v.detach().numpy().copy()
+        weights[k] = (w + 0.05 * rng.standard_normal(w.shape)).astype(w.dtype) if w.dtype.kind == "f" else w
+    return C.write_checkpoint_dir(Path(target), weights, config)
+
+
 def exportable_encoder(name: str, encoder: nn.Module, task_name: str, where: Path) -> Tuple[str, nn.Module]:
     """The encoder the graph is traced through (a hand-written cell's fused twin), or a refusal."""
     from ..layers import build_encoder
@@ -129,8 +147,11 @@ def graph_plans(config: Dict[str, Any], encoder: nn.Module, task: nn.Module) -> 
         state = tuple(torch.zeros(L, 2, encoder.hidden_size) for _ in range(n))
         ins, outs = G.io_names("charlm", n)
         axes = {"ids": T_, "logits": T_, "h": {1: "batch"}, "c": {1: "batch"}}
+        s_in, s_out = G.io_names("charlm_step", n)
         return [dict(role="model", module=G.CharLMGraph(encoder, task), args=(ids(0, task.vocab_size, 2, 5), *state),
-                     ins=ins, outs=outs, axes=_axes(ins + outs, axes))]
+                     ins=ins, outs=outs, axes=_axes(ins + outs, axes)),
+                dict(role="step", module=G.CharLMStepGraph(encoder, task), args=(ids(0, task.vocab_size, 2), *state),
+                     ins=s_in, outs=s_out, axes=_axes(s_in + s_out, {**axes, "token": B}))]
     if t == "sentiment":
         ins, outs = G.io_names("sentiment")
         V = task.embedding.num_embeddings

@@ -44,6 +44,11 @@ def _charlm(net, encoder, task, rng) -> Dict[str, Any]:
     y, t_new = encoder(task.embedding(torch.from_numpy(ids)), t_state[0] if len(t_state) == 1 else t_state)
     t_new = (t_new,) if isinstance(t_new, torch.Tensor) else t_new
     diff = max([_diff(logits, task.head(y))] + [_diff(a, b) for a, b in zip(new, t_new)])
+    # the step graph at batch 3 from the same random state
+    out = net.step_graph(token=ids[:, 0], **dict(zip(net.state_names, state)))
+    y, t_new = encoder.step(task.embedding(torch.from_numpy(ids[:, 0])), t_state[0] if len(t_state) == 1 else t_state)
+    t_new = (t_new,) if isinstance(t_new, torch.Tensor) else t_new
+    diff = max([diff, _diff(out["logits"], task.head(y))] + [_diff(out[f"{n}_out"], b) for n, b in zip(net.state_names, t_new)])
     text = rng.integers(0, V, size=600)
     nats, _ = net.score(text)
     t_nats, _ = charlm.score_ids(encoder, task, text)
@@ -57,7 +62,7 @@ def _charlm(net, encoder, task, rng) -> Dict[str, Any]:
         diff = max(diff, _diff(la, lb))
         a_tok, b_tok = int(la.argmax()), int(lb.argmax())
         same &= a_tok == b_tok
-    return {"max_abs_diff": diff, "greedy_identical": bool(same), "checked": "logits, state, score, 40 greedy steps"}
+    return {"max_abs_diff": diff, "greedy_identical": bool(same), "checked": "sequence and step logits and states (batch 3), score, 40 greedy steps"}
 
 
 @torch.no_grad()

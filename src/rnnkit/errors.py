@@ -30,6 +30,12 @@ class ConfigError(UserError):
     """An invalid configuration value or option."""
 
 
+class InputError(UserError, ValueError):
+    """A bad argument to a predictor method (:func:`rnnkit.load`): a wrong type, an empty
+    list, a NaN row, audio of the wrong kind, a checkpoint of another task for the method.
+    Also a ``ValueError``, so callers that catch the standard type still do."""
+
+
 class TrainingDiverged(UserError):
     """Training produced non-finite losses or gradients for too many consecutive steps."""
 

@@ -57,11 +57,24 @@ def test_translate_arguments_file_and_attention_plot(trained, capsys, tmp_path):
     assert lines == ["der hund rote rennt .", "ein katze kleine schlaeft ."]
     inp = tmp_path / "in.txt"
     inp.write_text("the old man eats .\n\na green bird sings .\n", encoding="utf-8")
-    dest, plot = tmp_path / "out.de", tmp_path / "att.png"
+    dest, plot = tmp_path / "out.txt", tmp_path / "att.png"
     assert main(["translate", str(out), "--input", str(inp), "--output", str(dest), "--beam", "4",
                  "--attention-plot", str(plot)]) == 0
     assert dest.read_text(encoding="utf-8").split("\n") == ["der mann alte isst .", "", "ein vogel gruene singt .", ""]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same through stdin, as JSON lines with the inputs beside the translations
+    import io as stdio
+    import sys
+    old = sys.stdin
+    sys.stdin = stdio.StringIO("the old man eats .\n")
+    try:
+        assert main(["translate", str(out), "--input", "-", "--beam", "4", "--json"]) == 0
+    finally:
+        sys.stdin = old
+    assert json.loads(capsys.readouterr().out) == {"text": "the old man eats .", "translation": "der mann alte isst ."}
+    # an output format is never guessed
+    _one_line_error(capsys, main(["translate", str(out), "a", "--output", str(tmp_path / "out.de")]),
+                    "--output format unknown", "'.de'")
 
 
 def _one_line_error(capsys, rc, *needles):

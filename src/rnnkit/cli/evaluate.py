@@ -1,133 +1,111 @@
-"""``rnnkit evaluate CKPT``: score any task's checkpoint on data (dispatch on its task)."""
+"""``rnnkit evaluate CKPT``: score any task's checkpoint on data, through its predictor's ``evaluate()``.
+
+Each option maps to a keyword of the predictor's ``evaluate``; an option the checkpoint's
+task does not take is an error naming the task (never silently ignored).
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
-from pathlib import Path
+import sys
 
 from ..errors import ConfigError
+from . import io
 from .common import positive_int
+
+DESCRIPTION = """\
+Score a checkpoint of any task on data; the task is read from the checkpoint:
+  charlm     loss (nats/char) and bits/char on the validation split of its corpus, or a whole text file
+  sentiment  accuracy, macro-F1, ROC-AUC, confusion matrix on its test split, a named set or a labelled file;
+             --baseline fits TF-IDF + logistic regression on the same training split
+  forecast   rolling-origin backtest over the test period next to naive, drift and ARIMA
+             (climatology and logistic regression for events); same as `rnnkit backtest`
+  asr        WER, CER (PER for phonemes) and utterance accuracy on FSDD or a manifest
+  seq2seq    BLEU and chrF (sacrebleu) on Multi30k or parallel files
+"""
+
+# CLI option -> the predictor's evaluate() keyword
+KEYWORDS = {"data": "data", "split": "split", "baseline": "baseline", "text_col": "text_col",
+            "label_col": "label_col", "no_header": "header", "beam": "beam", "length_penalty": "length_penalty",
+            "batch_size": "batch_size", "max_len": "max_len", "words": "words", "fsdd_mode": "fsdd_mode",
+            "season": "season", "arima": "arima"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a checkpoint on data",
-                       description="Loss (nats/char) and bits/char of a charlm checkpoint.")
+    import argparse
+
+    p = sub.add_parser("evaluate", help="score a checkpoint of any task on data",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory")
     p.add_argument("--data", default=None,
-                   help="named corpus (scores its validation split) or a text file/folder (scored whole); "
-                        "default: the corpus the model was trained on")
+                   help="what to score (default: what the model was trained on): a named corpus or data set, "
+                        "or a file (text, CSV/TSV, manifest, parallel text)")
+    p.add_argument("--split", choices=("train", "val", "test", "all"), default=None,
+                   help="split to score (sentiment: default test; asr and seq2seq: val or test; forecast: test or val)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--output", metavar="FILE.json", default=None, help="also write the JSON result to FILE")
     p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
-    sent = p.add_argument_group("sentiment checkpoints")  # --data: a named set or a CSV/TSV/*.pos+*.neg
-    sent.add_argument("--split", choices=("train", "val", "test", "all"), default=None,
-                      help="split to score (default: test of the training data or a named set; all of another file)")
-    sent.add_argument("--baseline", action="store_true", help="also fit TF-IDF + logistic regression on the same training split")
+    sent = p.add_argument_group("sentiment checkpoints")
+    sent.add_argument("--baseline", action="store_true", default=None,
+                      help="also fit TF-IDF + logistic regression on the same training split")
     sent.add_argument("--text-col", default=None, help="text column of --data (default: the training one)")
     sent.add_argument("--label-col", default=None, help="label column of --data (default: the training one)")
-    from .translate import add_decoding_flags  # seq2seq: --data multi30k|SRC:TGT|FILE.tsv, --split val/test
-
-    add_decoding_flags(p.add_argument_group("seq2seq checkpoints"))
-    from .transcribe import add_asr_decoding_flags  # asr: --data fsdd|MANIFEST, --split val/test, --beam N
-
+    sent.add_argument("--no-header", action="store_const", const=False, default=None, help="--data has no header line")
+    dec = p.add_argument_group("asr and seq2seq checkpoints")
+    dec.add_argument("--beam", type=positive_int("--beam"), default=None, help="beam width; 1 = greedy (default: 1)")
+    s2s = p.add_argument_group("seq2seq checkpoints")
+    s2s.add_argument("--length-penalty", type=float, default=None, help="GNMT length penalty alpha (default: 0.6)")
+    s2s.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
+                     help="sentences decoded together (default: 64)")
+    s2s.add_argument("--max-len", type=positive_int("--max-len"), default=None,
+                     help="longest translation in subwords (default: 2 x source + 10)")
     asr = p.add_argument_group("asr checkpoints")
-    add_asr_decoding_flags(asr, beam=False)
+    asr.add_argument("--words", default=None, metavar="train|FILE",
+                     help="the beam may only spell these words: 'train' or a file of words")
     asr.add_argument("--fsdd-mode", choices=("connected", "single"), default=None,
-                     help="score fsdd as connected-digit utterances or single recordings (default: as trained; "
-                          "a model trained on connected digits also reads single ones)")
+                     help="score fsdd as connected-digit utterances or single recordings (default: as trained)")
+    fc = p.add_argument_group("forecast checkpoints")
+    fc.add_argument("--season", type=positive_int("--season"), default=None,
+                    help="season length m for the seasonal naive baseline")
+    fc.add_argument("--arima", default=None, help="ARIMA order p,d,q, auto (default) or none")
     p.set_defaults(func=cmd_evaluate)
 
 
-def cmd_evaluate(args) -> int:
-    from .. import checkpoint as ckpt_io
-
-    config = ckpt_io.read_config(Path(args.checkpoint), expect_task=list(EVALUATORS))
-    try:
-        return EVALUATORS[config["task"]](args)
-    except KeyError as e:  # a config.json without what its task writes: mislabelled or hand-edited
-        raise ckpt_io.CheckpointError(f"{args.checkpoint}: config.json lacks {e} that a {config['task']!r} "
-                                      f"checkpoint holds (corrupt or not written by rnnkit)") from None
-
-
-def evaluate_charlm(args) -> int:
-    from .. import checkpoint as ckpt_io
-
-    ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["charlm"])
-    from .sample import check_charlm_checkpoint
-
-    check_charlm_checkpoint(ckpt)
-    import numpy as np
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from ..data.datasets import CORPORA, corpus_path
-    from ..data.text import CharVocab, count_unknown, encode_corpus
-    from ..tasks import charlm
-
-    vocab = CharVocab.from_json(ckpt.config["data"]["vocab"])
-    data = args.data or ckpt.config["data"].get("corpus")
-    train_cfg = ckpt.config.get("train", {}).get("data", {})
-    if data in CORPORA:
-        corpus = encode_corpus(corpus_path(data), name=data)
-        _, ids = corpus.split(train_cfg.get("val_fraction", 0.1))
-        chars = corpus.vocab.chars
-        unknown_counts = {}
-        if set(chars) - set(vocab.chars):
-            text = corpus.vocab.decode(ids)
-            unknown_counts = {c: text.count(c) for c in set(chars) - set(vocab.chars)}
-            ids = np.array([vocab.index[c] for c in text if c in vocab.index], dtype=np.int64)
+def task_kwargs(args, model) -> dict:
+    """The options given, as ``model.evaluate`` keywords; one that it does not take is an error."""
+    accepted = set(inspect.signature(model.evaluate).parameters)
+    kwargs, refused = {}, []
+    for opt, key in KEYWORDS.items():
+        value = getattr(args, opt, None)
+        if value is None:
+            continue
+        if key in accepted:
+            kwargs[key] = value
         else:
-            remap = np.array([vocab.index[c] for c in chars], dtype=np.int64)
-            ids = remap[np.asarray(ids)]
-        scope = f"{data} validation split (last {train_cfg.get('val_fraction', 0.1):g})"
-    else:
-        ids, unknown_counts = count_unknown(corpus_path(data), vocab)
-        scope = f"{data} (whole file)"
-    if len(ids) < 2:
-        raise ConfigError(f"{data}: fewer than 2 in-vocabulary characters to score")
-    weights = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
-    encoder, task = charlm.build(ckpt.config["model"], len(vocab))
-    torch.nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(weights)
-    # fixed-window encoders (Transformer, TCN) are scored on the windows they were trained on
-    window = 256 if encoder.carries_state else int(train_cfg.get("seq_len", 256))
-    loss, n = charlm.score_ids(encoder, task, ids, n_streams=8, seq_len=window)
-    result = {"checkpoint": str(args.checkpoint), "data": scope, "loss": loss, "bits_per_char": loss / np.log(2),
-              "characters": n, "unknown_characters": int(sum(unknown_counts.values())),
-              "unknown": "".join(sorted(unknown_counts))}
+            refused.append("--" + opt.replace("_", "-"))
+    if refused:
+        takes = sorted("--" + o.replace("_", "-") for o, k in KEYWORDS.items() if k in accepted)
+        raise ConfigError(f"{', '.join(refused)} {'does' if len(refused) == 1 else 'do'} not apply to a "
+                          f"{model.task!r} checkpoint (it takes {', '.join(takes) or 'no task options'})")
+    return kwargs
+
+
+def cmd_evaluate(args) -> int:
+    if args.output:
+        io.output_format(args.output)
+    from ..predictors import load
+    from ..predictors.base import set_threads
+
+    model = load(args.checkpoint)
+    set_threads(args.threads)
+    result = model.evaluate(**task_kwargs(args, model))
+    if args.output:
+        io.write_json(result, args.output)
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{scope}: {loss:.4f} nats/char, {result['bits_per_char']:.4f} bits/char over {n} characters"
-              + (f"; {result['unknown_characters']} characters outside the vocabulary skipped ({result['unknown']!r})"
-                 if unknown_counts else ""))
+        print(model.describe(result))
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
-
-
-
-# task -> function(args) -> exit code; a new task adds its evaluator here
-def evaluate_sentiment(args) -> int:
-    from .sentiment import evaluate_sentiment as run
-
-    return run(args)
-
-
-def evaluate_forecast(args) -> int:
-    from .backtest import evaluate_forecast as run
-
-    return run(args)
-
-
-def evaluate_seq2seq(args) -> int:
-    from .translate import evaluate_seq2seq as run
-
-    return run(args)
-
-
-def evaluate_asr(args) -> int:
-    from .transcribe import evaluate_asr as run
-
-    return run(args)
-
-
-EVALUATORS = {"charlm": evaluate_charlm, "sentiment": evaluate_sentiment, "forecast": evaluate_forecast,
-              "seq2seq": evaluate_seq2seq, "asr": evaluate_asr}

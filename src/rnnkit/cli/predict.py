@@ -1,22 +1,20 @@
 """``rnnkit predict CKPT "text" ...``: label and probability per text from a sentiment checkpoint.
 
-Texts come from the command line and/or ``--input FILE`` (a CSV/TSV with a text column, or a
-plain file with one text per line). Output: one line per text (``label<TAB>probability<TAB>text``),
-JSON lines with ``--json``, or a CSV with ``--output preds.csv`` (``text, label, probability``
-and one ``p_<class>`` column per class), written to a temporary file and renamed into place.
+Texts come from the arguments and/or ``--input FILE`` (``-`` = stdin; see :mod:`.io`). Output:
+one line per text (``label<TAB>probability<TAB>text``), JSON lines with ``--json``, or
+``--output FILE`` (.csv/.tsv/.jsonl/.json) holding the input's columns plus ``label``,
+``probability`` and one ``p_<label>`` column per class.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
-from pathlib import Path
-from typing import List
 
 from ..errors import ConfigError, DataError
+from . import io
 from .common import positive_int
+
+BATCH = 512  # texts per predictor call (the predictor batches by length inside)
 
 
 def register(sub) -> None:
@@ -24,87 +22,83 @@ def register(sub) -> None:
                        description="Label and probability for each text (sentiment checkpoints).")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (an --out of rnnkit train sentiment)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
-    p.add_argument("--input", metavar="FILE", help="CSV/TSV with a text column, or a .txt file with one text per line")
-    p.add_argument("--text-col", default=None, help="text column of --input (default: the training one, else 'text')")
-    p.add_argument("--no-header", action="store_true", help="--input has no header line (--text-col is then a 0-based number)")
-    p.add_argument("--output", metavar="FILE.csv", help="write predictions to this CSV instead of stdout")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    io.add_input_flags(p, "texts")
+    io.add_output_flags(p)
     p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_predict)
 
 
-def read_inputs(path: Path, text_col: str, header: bool) -> List[str]:
-    from ..data import sentiment as sd
+def _rows(args, model):
+    """The input rows as a DataFrame and the name of their text column."""
+    import pandas as pd
 
-    if path.suffix.lower() in (".csv", ".tsv", ".tab"):
-        table = sd.read_table(path, text_col, None, header, require_labels=False)
-        return table.texts
-    lines = sd.read_text_file(path).split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    empty = [i for i, ln in enumerate(lines) if not ln.strip()]
-    if empty:
-        raise DataError(f"{path}: {len(empty)} empty line(s) (first at line {empty[0] + 1}); one text per line")
-    if not lines:
-        raise DataError(f"{path}: no texts")
-    return [ln.strip() for ln in lines]
+    frames = []
+    if args.texts:
+        for i, t in enumerate(args.texts):
+            if not t.strip():
+                raise DataError(f"TEXT argument {i + 1} is empty")
+        frames.append(pd.DataFrame({"text": args.texts}))
+    col = "text"
+    if args.input:
+        dc = model.config["data"]
+        wanted = args.text_col or ("0" if args.no_header else dc.get("text_col", "text"))
+        df, col = io.read_table(args.input, wanted, args.sep, not args.no_header, args.on_error)
+        name = "standard input" if args.input == "-" else args.input
+        df = io.clean_texts(df, col, name, args.on_error)
+        if frames:
+            df = df.rename(columns={col: "text"})
+            col = "text"
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0], col
 
 
 def cmd_predict(args) -> int:
-    from .. import checkpoint as ckpt_io
-
     if not args.texts and not args.input:
-        raise ConfigError("give texts to classify, or --input FILE")
-    for i, t in enumerate(args.texts):
-        if not t.strip():
-            raise DataError(f"TEXT argument {i + 1} is empty")
-    ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["sentiment"])
-    dc = ckpt.config["data"]
-    texts = list(args.texts)
-    if args.input:
-        text_col = args.text_col or ("0" if args.no_header else dc.get("text_col", "text"))
-        texts += read_inputs(Path(args.input), text_col, not args.no_header)
-    if args.output:
-        out = Path(args.output)
-        if out.is_dir():
-            raise ConfigError(f"{out}: --output is a directory")
-        if not out.parent.exists():
-            raise ConfigError(f"{out.parent}: --output's folder does not exist")
-    import torch
+        raise ConfigError("give texts to classify, or --input FILE ('-' for standard input)")
+    fmt = io.output_format(args.output)
+    from ..predictors import load
+    from ..predictors.base import set_threads
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from ..data import sentiment as sd
-    from ..tasks import sentiment as st
+    model = load(args.checkpoint, expect=["sentiment"])
+    set_threads(args.threads)
+    df, col = _rows(args, model)
+    if len(df) == 0:
+        raise DataError(f"{args.input}: no texts to classify")
+    texts = df[col].tolist()
+    labels, best, probs = [], [], {n: [] for n in model.labels}
 
-    vocab = sd.Vocab.from_json(dc["vocab"])
-    ids, _ = sd.encode_texts(vocab, texts, dc["max_tokens"], dc["truncate"])
-    encoder, task = st.load_model(ckpt)
-    probs = st.predict_proba(encoder, task, ids)
-    classes = dc["classes"]
-    names = [dc.get("label_names", {}).get(c, c) for c in classes]
-    best = probs.argmax(1)
-    if args.output:
-        import pandas as pd
+    def work(idx):
+        for r in model.predict([texts[i] for i in idx]):
+            labels.append(r["label"])
+            best.append(r["probability"])
+            for n, v in r["probabilities"].items():
+                probs[n].append(v)
 
-        df = pd.DataFrame({"text": texts, "label": [names[b] for b in best],
-                           "probability": probs[range(len(texts)), best]})
-        for j, n in enumerate(names):
-            df[f"p_{n}"] = probs[:, j]
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                df.to_csv(f, index=False)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        print(f"wrote {len(texts)} predictions to {out}", file=sys.stderr)
-        return 0
-    for t, p, b in zip(texts, probs, best):
-        if args.json:
-            print(json.dumps({"text": t, "label": names[b], "probability": float(p[b]),
-                              "probabilities": {n: float(v) for n, v in zip(names, p)}}))
-        else:
-            print(f"{names[b]}\t{p[b]:.4f}\t{t}")
+    def save(done):
+        out = df.iloc[:done].copy()
+        out["label"], out["probability"] = labels[:done], best[:done]
+        for n in model.labels:
+            out[f"p_{n}"] = probs[n][:done]
+        if fmt:
+            io.write_frame(out, args.output, fmt)
+        return out
+
+    def partial(done):
+        if fmt:
+            save(done)
+            print(f"rnnkit: {done} of {len(texts)} predictions written to {args.output} before the stop",
+                  file=sys.stderr)
+
+    io.run_rows(len(texts), BATCH, work, partial)
+    save(len(texts))
+    if fmt:
+        print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
+    elif args.json:
+        extra = [c for c in df.columns if c != col and not str(c).startswith("__")]
+        io.print_jsonl({**{c: row[c] for c in extra}, "text": t, "label": lab, "probability": p,
+                        "probabilities": {n: probs[n][i] for n in model.labels}}
+                       for i, (row, t, lab, p) in enumerate(zip(df.to_dict(orient="records"), texts, labels, best)))
+    else:
+        for t, lab, p in zip(texts, labels, best):
+            print(f"{lab}\t{p:.4f}\t{t}")
     return 0

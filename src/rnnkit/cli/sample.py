@@ -1,11 +1,18 @@
-"""``rnnkit sample``: stream text from a charlm checkpoint (torch-free by default)."""
+"""``rnnkit sample``: stream text from a charlm checkpoint (torch-free for recurrent encoders).
+
+One prime (``--prime``), or one per line of ``--input FILE`` / ``--input -``; ``--num-samples N``
+texts per prime (seeds ``seed``, ``seed + 1``, ...). Plain output streams to stdout as it is
+generated; ``--json`` prints ``{"prime", "sample", "text", "seed"}`` per text, ``--output FILE``
+writes them (.jsonl/.json/.csv/.tsv, or .txt: the texts one after another).
+"""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from ..errors import ConfigError
+from . import io
+from .common import positive_int
 
 
 def register(sub) -> None:
@@ -18,75 +25,67 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int, default=None, help="sample among the K most likely characters")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling: smallest set with probability >= P, P in (0, 1]")
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed: same text)")
+    p.add_argument("--num-samples", type=positive_int("--num-samples"), default=1,
+                   help="texts to generate per prime (seeds SEED, SEED+1, ...; default: 1)")
+    p.add_argument("--drop-unknown", action="store_true",
+                   help="drop characters of the prime that the model does not know (default: refuse them)")
     p.add_argument("--engine", choices=["auto", "numpy", "torch"], default="auto",
                    help="generation engine; auto = NumPy runtime for recurrent encoders (fastest)")
+    io.add_input_flags(p, "primes (one per line)", column=False)
+    io.add_output_flags(p, txt=True)
+    p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads (--engine torch)")
     p.set_defaults(func=cmd_sample)
 
 
+def _primes(args) -> list:
+    if args.input is None:
+        return [args.prime]
+    df, col = io.read_table(args.input, None, None, on_error=args.on_error)
+    return df[col].tolist()
+
 
 def cmd_sample(args) -> int:
-    from .. import checkpoint as ckpt_io
-    from ..reference.sampling import SamplingParams
+    from ..predictors import load
+    from ..errors import InputError
+    from ..predictors.base import set_threads
 
     if args.length <= 0:
         raise ConfigError(f"--length must be > 0, got {args.length}")
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    fmt = io.output_format(args.output, txt=True)
+    model = load(args.checkpoint, expect=["charlm"])
+    set_threads(args.threads)
+    primes = _primes(args)
+    kw = dict(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+              unknown="drop" if args.drop_unknown else "error", engine=args.engine)
     try:
-        params = SamplingParams(args.temperature, args.top_k, args.top_p)
-    except ValueError as e:
-        flag = str(e).split()[0].replace("_", "-")
-        raise ConfigError(f"--{flag}{str(e)[len(flag):]}") from None
-    ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["charlm"])
-    check_charlm_checkpoint(ckpt)
-    vocab = ckpt.config["data"]["vocab"]
-    unknown = sorted({c for c in args.prime if c not in vocab})
-    if unknown:
-        raise ConfigError(f"--prime has characters outside the model's vocabulary: {''.join(unknown)!r}")
-    if not args.prime:
-        raise ConfigError("--prime must hold at least one character")
-    from ..reference.generate import generate
-    from ..reference.runtime import numpy_stepper, resolve_engine
+        for p in primes:
+            model.check_prime(p, kw["unknown"])
+            if not p and not args.drop_unknown:
+                raise ConfigError("--prime must hold at least one character")
+        seeds = [None if args.seed is None else args.seed + i for i in range(args.num_samples)]
+        if not fmt and not args.json:  # stream as generated
+            out = sys.stdout
+            for p in primes:
+                for seed in seeds:
+                    for chunk in model.stream(p, seed=seed, **kw):
+                        out.write(chunk)
+                        if chunk == "\n":
+                            out.flush()
+                    out.write("\n")
+                    out.flush()
+            return 0
+        rows = [{"prime": p, "sample": i + 1, "seed": seed, "text": model.sample(p, seed=seed, **kw)}
+                for p in primes for i, seed in enumerate(seeds)]
+    except InputError as e:  # name the flag: "top_k must be ..." -> "--top-k must be ..."
+        first, _, rest = str(e).partition(" ")
+        raise ConfigError(f"--{first.replace('_', '-')} {rest}") from None
+    if args.json:
+        io.print_jsonl(rows)
+    if fmt:
+        import pandas as pd
 
-    try:
-        engine = resolve_engine(ckpt.config["model"], args.engine)
-    except ValueError as e:
-        raise ConfigError(f"--engine: {e}") from None
-    if engine == "numpy":
-        stepper = numpy_stepper(ckpt.weights, ckpt.config["model"])  # torch is never imported
-    else:
-        from ..tasks.charlm import make_stepper
-
-        stepper, _ = make_stepper(ckpt.weights, ckpt.config["model"], "torch")
-    out = sys.stdout
-    out.write(args.prime)
-    for ch in generate(stepper, vocab, args.prime, args.length, params, seed=args.seed):
-        out.write(ch)
-        if ch == "\n":
-            out.flush()
-    out.write("\n")
-    out.flush()
+        io.write_frame(pd.DataFrame(rows), args.output, fmt, text_col="text")
+        print(f"wrote {len(rows)} samples to {args.output}", file=sys.stderr)
     return 0
-
-
-
-
-def check_charlm_checkpoint(ckpt) -> None:
-    """A charlm checkpoint's config and weights agree (the sha256 covers the weights only, so a
-    hand-edited config.json could otherwise fail deep inside the model code)."""
-    from ..errors import CheckpointError
-
-    where = f"{ckpt.path}/config.json"
-    try:
-        model, vocab = ckpt.config["model"], ckpt.config["data"]["vocab"]
-        kind = str(model["encoder"]).removeprefix("hand-")
-        layers, emb_dim = int(model["num_layers"]), int(model["embedding_dim"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{where}: no valid {e} entry for a charlm checkpoint") from None
-    if not (isinstance(vocab, list) and vocab and all(isinstance(c, str) and len(c) == 1 for c in vocab)):
-        raise CheckpointError(f"{where}: data.vocab must be a list of single characters")
-    emb = ckpt.weights.get("task.embedding.weight")
-    if emb is None or tuple(emb.shape) != (len(vocab), emb_dim) or "task.head.weight" not in ckpt.weights:
-        raise CheckpointError(f"{ckpt.path}: weights do not match config.json (vocabulary of {len(vocab)}, "
-                              f"embedding {emb_dim})")
-    if kind in ("lstm", "gru", "rnn", "rnn-relu"):
-        if f"encoder.weight_hh_l{layers - 1}" not in ckpt.weights or f"encoder.weight_hh_l{layers}" in ckpt.weights:
-            raise CheckpointError(f"{ckpt.path}: weights do not hold the {layers} {kind} layers config.json names")

@@ -1,22 +1,19 @@
-"""``rnnkit translate CKPT "a sentence" ...``: translate with a seq2seq checkpoint.
+"""``rnnkit translate CKPT "a sentence" ...``: translate with a seq2seq checkpoint (``Seq2SeqPredictor``).
 
-Also holds the seq2seq evaluator of ``rnnkit evaluate`` (BLEU and chrF with sacrebleu).
+Sentences come from the arguments or ``--input FILE`` (one per line, .gz ok, a CSV/TSV with a
+``text`` column, or ``-`` for stdin). Output: one translation per line, ``--json`` lines, or
+``--output`` (.txt: one per line; .csv/.tsv/.jsonl/.json with the input's columns kept).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from . import io
 from .common import bounded, positive_int
 
-
-def _nonneg_float(name: str):
-    return bounded(name, float, 0)
+BATCH = 256  # sentences per predictor call (it batches by length inside)
 
 
 def register(sub) -> None:
@@ -25,8 +22,8 @@ def register(sub) -> None:
                                    "checkpoint: greedy, or beam search with --beam K.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (an --out of `rnnkit train seq2seq`)")
     p.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate")
-    p.add_argument("--input", metavar="FILE", help="translate FILE, one sentence per line (.gz ok; '-' = stdin)")
-    p.add_argument("--output", metavar="FILE", help="write translations here, one per line (default: stdout)")
+    io.add_input_flags(p, "sentences")
+    io.add_output_flags(p, txt=True)
     add_decoding_flags(p)
     p.add_argument("--attention-plot", metavar="OUT.png", help="draw the attention matrix of the first sentence")
     p.add_argument("--threads", type=positive_int("--threads"), default=None, help="torch CPU threads")
@@ -35,105 +32,72 @@ def register(sub) -> None:
 
 def add_decoding_flags(p) -> None:
     p.add_argument("--beam", type=positive_int("--beam"), default=1, help="beam width; 1 = greedy (default: 1)")
-    p.add_argument("--length-penalty", type=_nonneg_float("--length-penalty"), default=0.6,
+    p.add_argument("--length-penalty", type=bounded("--length-penalty", float, 0), default=0.6,
                    help="GNMT length penalty alpha of beam search; 0 = raw log-probability (default: 0.6)")
+    p.add_argument("--max-len", type=positive_int("--max-len"), default=None,
+                   help="longest translation in subwords (default: 2 x the source length + 10)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64,
                    help="sentences decoded together (default: 64)")
 
 
-def _read_input(path: str) -> list:
-    from ..data.parallel import read_lines
+def _rows(args):
+    import pandas as pd
 
-    if path == "-":
-        return [line.strip() for line in sys.stdin.read().splitlines()]
-    return read_lines(Path(path))
-
-
-def cmd_translate(args) -> int:
     if args.input and args.sentences:
         raise ConfigError("give sentences as arguments or --input FILE, not both")
     if not args.input and not args.sentences:
-        raise ConfigError("nothing to translate: give a sentence or --input FILE")
-    texts = _read_input(args.input) if args.input else list(args.sentences)
-    if not args.input and any(not t.strip() for t in texts):
-        raise ConfigError("empty sentence: every SENTENCE argument must hold some text")
-    if not any(t.strip() for t in texts):
-        raise DataError(f"{args.input}: no text to translate")
-    from .. import checkpoint as ckpt_io
+        raise ConfigError("nothing to translate: give a sentence or --input FILE ('-' for standard input)")
+    if args.sentences:
+        if any(not t.strip() for t in args.sentences):
+            raise ConfigError("empty sentence: every SENTENCE argument must hold some text")
+        return pd.DataFrame({"text": args.sentences}), "text"
+    df, col = io.read_table(args.input, args.text_col or ("0" if args.no_header else "text"), args.sep,
+                            not args.no_header, args.on_error, keep_empty=True)
+    df[col] = df[col].fillna("")
+    return df, col  # an empty line translates to an empty line: the output stays line-aligned
 
-    ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["seq2seq"])
-    import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from ..tasks.seq2seq import Translator, plot_attention
+def cmd_translate(args) -> int:
+    from ..fileio import check_output, savefig
+    from ..predictors import load
+    from ..predictors.base import set_threads
 
-    tr = Translator(ckpt.config, ckpt.weights)
-    out, hyps = tr.translate(texts, beam=args.beam, alpha=args.length_penalty, batch_size=args.batch_size)
-    body = "".join(o + "\n" for o in out)
-    if args.output:
-        dest = Path(args.output)
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        except OSError as e:
-            raise ConfigError(f"{dest}: --output cannot be written ({e.strerror or e})") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body)
-            os.replace(tmp, dest)  # never a half-written output
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    else:
-        sys.stdout.write(body)
-        sys.stdout.flush()
+    fmt = io.output_format(args.output, txt=True)
     if args.attention_plot:
-        first = next(i for i, t in enumerate(texts) if t.strip())
-        plot_attention(hyps[first].attention, tr.source_pieces(texts[first]), tr.target_pieces(hyps[first]),
-                       args.attention_plot)
-        print(f"attention of sentence {first + 1} drawn to {args.attention_plot}", file=sys.stderr)
-    return 0
+        check_output(args.attention_plot)
+    df, col = _rows(args)
+    if not any(str(t).strip() for t in df[col]):
+        raise DataError(f"{args.input}: no text to translate")
+    model = load(args.checkpoint, expect=["seq2seq"])
+    set_threads(args.threads)
+    texts = df[col].tolist()
+    out: list = []
+    kw = dict(beam=args.beam, max_len=args.max_len, length_penalty=args.length_penalty, batch_size=args.batch_size)
 
+    def work(idx):
+        done = model.translate([texts[i] for i in idx], **kw)
+        out.extend(done)
+        if not fmt:
+            if args.json:
+                io.print_jsonl({"text": t, "translation": o} for t, o in zip([texts[i] for i in idx], done))
+            else:
+                sys.stdout.write("".join(o + "\n" for o in done))
+                sys.stdout.flush()
 
-# ---------------------------------------------------------------------------------------
-# rnnkit evaluate CKPT (seq2seq)
+    def save(n):
+        res = df.iloc[:n].copy()
+        res["translation"] = out[:n]
+        io.write_frame(res, args.output, fmt, text_col="translation")
 
+    io.run_rows(len(texts), BATCH, work, lambda n: save(n) if fmt else None)
+    if fmt:
+        save(len(texts))
+        print(f"wrote {len(texts)} translations to {args.output}", file=sys.stderr)
+    if args.attention_plot:
+        import matplotlib.pyplot as plt
 
-def evaluate_seq2seq(args) -> int:
-    """BLEU / chrF (sacrebleu, detokenised) of a checkpoint on parallel data."""
-    from .. import checkpoint as ckpt_io
-    from ..data import parallel as pd
-
-    ckpt = ckpt_io.load_checkpoint(Path(args.checkpoint), expect_task=["seq2seq"])
-    data = args.data or ckpt.config["data"].get("data") or "multi30k"
-    split = getattr(args, "split", None)
-    if split == "all":
-        raise ConfigError("--split all is not available for seq2seq; use train, val or test")
-    if data == "multi30k":
-        pairs = pd.multi30k(split or "test")
-    elif data.startswith("multi30k:"):
-        pairs = pd.load_pairs(data)
-    else:
-        if split not in (None, "test"):
-            raise ConfigError(f"--split {split} applies to multi30k; {data} is scored whole")
-        pairs = pd.load_pairs(data)
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from ..tasks.seq2seq import Translator, bleu_chrf
-
-    beam = getattr(args, "beam", 1) or 1
-    alpha = getattr(args, "length_penalty", 0.6)
-    tr = Translator(ckpt.config, ckpt.weights)
-    hyps, _ = tr.translate(pairs.src, beam=beam, alpha=alpha, batch_size=getattr(args, "batch_size", 64) or 64)
-    scores = bleu_chrf(hyps, pairs.tgt)
-    result = {"checkpoint": str(args.checkpoint), "data": pairs.origin, "decoding": "greedy" if beam == 1 else f"beam {beam}",
-              "length_penalty": alpha if beam > 1 else None, **scores}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"{pairs.origin}: BLEU {scores['bleu']:.2f}, chrF {scores['chrf']:.2f} over {scores['sentences']} "
-              f"sentences ({result['decoding']})")
+        fig = model.plot_attention(texts[0], args.beam, args.max_len, args.length_penalty)
+        savefig(fig, args.attention_plot, dpi=120)
+        plt.close(fig)
+        print(f"attention of sentence 1 drawn to {args.attention_plot}", file=sys.stderr)
     return 0

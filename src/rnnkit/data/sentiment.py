@@ -357,6 +357,18 @@ def load_splits(data: str, text_col: str = "text", label_col: str = "label", hea
     return Splits(table.take(tr), table.take(va), table.take(te), names)
 
 
+def dataset_key(data: str) -> str:
+    """A named set as is; a path made absolute (saved in the checkpoint)."""
+    return data if data in NAMED else str(Path(data).expanduser().resolve())
+
+
+def load_splits_for(data_cfg: Dict[str, object], data: Optional[str] = None) -> Splits:
+    """The splits described by a (saved) data config, optionally of other ``data``."""
+    return load_splits(data or data_cfg["data"], data_cfg["text_col"], data_cfg["label_col"],
+                       data_cfg.get("header", True), data_cfg.get("encoding", "utf-8"),
+                       data_cfg["val_fraction"], data_cfg["test_fraction"], data_cfg["split_seed"])
+
+
 def check_overlap(trained_on: str, evaluated_on: str) -> None:
     """Refuse to score SST-2 with a model trained on Rotten Tomatoes sentences."""
     if evaluated_on == "sst2" and trained_on in RT_SOURCES:

@@ -267,7 +267,6 @@ def _charlm_probe(ckpt, data: Optional[str], seq_len: int, batch_size: int, loss
     from ..data.datasets import CORPORA, corpus_path
     from ..data.text import CharVocab, count_unknown, encode_corpus
     from ..errors import DataError
-    from ..tasks import charlm
 
     vocab = CharVocab.from_json(ckpt.config["data"]["vocab"])
     data = data or ckpt.config["data"].get("corpus")
@@ -283,10 +282,10 @@ def _charlm_probe(ckpt, data: Optional[str], seq_len: int, batch_size: int, loss
     ids = np.asarray(ids)
     if len(ids) < seq_len + 1:
         raise DataError(f"{data}: {len(ids)} in-vocabulary characters, need at least --seq-len + 1 = {seq_len + 1}")
-    encoder, task = charlm.build(ckpt.config["model"], len(vocab))
+    from ..predictors.torch_nets import load_modules
+
+    encoder, task = load_modules(ckpt.config, ckpt.weights, where=str(ckpt.path))
     model = nn.ModuleDict({"encoder": encoder, "task": task})
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()})
-    encoder.eval(), task.eval()
 
     def batch_at(starts):
         x = np.stack([ids[s:s + seq_len] for s in starts])

@@ -26,7 +26,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..data.timeseries import fmt_time
-from . import forecast as fc
+from . import forecast_metrics as fc
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -201,9 +201,13 @@ def logistic_regression(data, split: str, grid: Sequence[float] = (0.001, 0.01, 
 # the backtest
 
 
-def backtest(encoder, task, data, split: str = "test", season: Optional[int] = None,
-             arima_order: Optional[Tuple[int, int, int]] = None, use_arima: bool = True) -> Dict[str, Any]:
-    """Model and baselines, side by side, on every origin of ``split`` (rolling origin)."""
+def backtest(pred: Dict[str, np.ndarray], levels: Sequence[float], data, split: str = "test",
+             season: Optional[int] = None, arima_order: Optional[Tuple[int, int, int]] = None,
+             use_arima: bool = True) -> Dict[str, Any]:
+    """Model and baselines, side by side, on every origin of ``split`` (rolling origin).
+
+    ``pred``: the model's predictions of every window of ``split`` (scaled space; see
+    ``ForecastPredictor.run_windows``) at interval ``levels``."""
     w = data.windows[split]
     if len(w) == 0:
         from ..errors import DataError
@@ -212,9 +216,8 @@ def backtest(encoder, task, data, split: str = "test", season: Optional[int] = N
                         f"and the label(s) inside the {split} period)")
     report: Dict[str, Any] = {"split": split, "origins": int(len(w)), "horizon": data.spec.horizon,
                               "lookback": data.spec.lookback, "series": [s.name for s in data.series],
-                              "from": fmt_time(min(data.series[s].times[e] for s, e in w))}
-    levels = interval_levels(task)
-    pred = fc.run_windows(encoder, task, data, split, levels=levels)
+                              "from": fmt_time(min(data.series[s].times[e] for s, e in w)),
+                              "levels": [float(v) for v in levels]}
     if data.spec.event:
         label = event_labels(data, split)
         base = data.state.get("event_base_rate", float(np.nanmean(event_labels(data, "train"))))
@@ -258,5 +261,6 @@ def backtest(encoder, task, data, split: str = "test", season: Optional[int] = N
     report["mase_by_step"] = {name: [float(np.mean(np.abs(f[:, h] - y[:, h]) / scale[:, 0])) for h in range(y.shape[1])]
                               for name, f in forecasts.items()}
     report["beats_naive"] = bool(models["model"]["mase"] < models["naive"]["mase"])
-    report["predictions"] = {"y": y, "yhat": yhat, "q": q if "q" in pred else None}
+    report["predictions"] = {"y": y, "yhat": yhat, "q": q if "q" in pred else None,
+                             "baselines": {k: v for k, v in forecasts.items() if k != "model"}}
     return report

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.sentiment import eval_batches  # noqa: F401  (torch-free: the ONNX runtime batches with it too)
+from .sentiment_metrics import metrics  # noqa: F401  (torch-free home, re-exported)
 from ..layers import Encoder, build_encoder
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -158,31 +159,3 @@ def predict_proba(encoder: Encoder, task: SentimentTask, ids: Sequence[np.ndarra
         probs[b] = torch.softmax(task.logits(y, lens).double(), -1).cpu().numpy()
     encoder.train(was[0]), task.train(was[1])
     return probs
-
-
-def metrics(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> Dict[str, object]:
-    """Accuracy, macro-F1, cross-entropy, ROC-AUC (binary), confusion matrix (rows: true)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
-
-    labels = list(range(len(classes)))
-    pred = probs.argmax(1)
-    out: Dict[str, object] = {
-        "examples": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, pred)),
-        "macro_f1": float(f1_score(y_true, pred, labels=labels, average="macro", zero_division=0)),
-        "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=labels)),
-    }
-    if len(classes) == 2:
-        out["roc_auc"] = float(roc_auc_score(y_true, probs[:, 1])) if len(set(y_true.tolist())) == 2 else None
-    out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=labels).tolist()
-    out["classes"] = list(classes)
-    return out
-
-
-def load_model(ckpt) -> Tuple[Encoder, SentimentTask]:
-    """Encoder + task with a sentiment checkpoint's weights (a loaded ``Checkpoint``)."""
-    classes = ckpt.config["data"]["classes"]
-    encoder, task = build(ckpt.config["model"], len(ckpt.config["data"]["vocab"]["tokens"]), len(classes))
-    weights = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
-    nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(weights)
-    return encoder.eval(), task.eval()

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.parallel import BOS, EOS, PAD
+from .seq2seq_metrics import bleu_chrf  # noqa: F401  (torch-free home, re-exported)
 from ..layers import Encoder, build_encoder, map_state
 
 ATTENTIONS = ("additive", "multiplicative")
@@ -380,89 +381,6 @@ def translate_ids(encoder: Encoder, task: Seq2SeqTask, src_ids: Sequence[Sequenc
         for j, h in zip(idx, hyps):
             out[j] = h
     return out  # type: ignore[return-value]
-
-
-def bleu_chrf(hyps: Sequence[str], refs: Sequence[str]) -> Dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu, default 13a tokenisation) on detokenised text."""
-    import sacrebleu
-
-    bleu = sacrebleu.corpus_bleu(list(hyps), [list(refs)])
-    chrf = sacrebleu.corpus_chrf(list(hyps), [list(refs)])
-    return {"bleu": float(bleu.score), "chrf": float(chrf.score), "sentences": len(hyps)}
-
-
-# ---------------------------------------------------------------------------------------
-# a loaded model
-
-
-class Translator:
-    """A seq2seq checkpoint ready to translate text (vocabularies, encoder, task)."""
-
-    def __init__(self, config: Dict[str, Any], weights: Dict[str, Any]) -> None:
-        import numpy as np
-
-        from ..data.parallel import SubwordVocab
-
-        data = config["data"]
-        self.src_vocab = SubwordVocab.from_json(data["src_vocab"])
-        self.tgt_vocab = self.src_vocab if data.get("shared_vocab") else SubwordVocab.from_json(data["tgt_vocab"])
-        self.encoder, self.task = build(config["model"], len(self.src_vocab), len(self.tgt_vocab),
-                                        shared_vocab=bool(data.get("shared_vocab")))
-        state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
-        nn.ModuleDict({"encoder": self.encoder, "task": self.task}).load_state_dict(state)
-        self.encoder.eval(), self.task.eval()
-
-    @classmethod
-    def load(cls, path) -> "Translator":
-        from pathlib import Path
-
-        from ..checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(Path(path), expect_task=["seq2seq"])
-        return cls(ckpt.config, ckpt.weights)
-
-    def translate(self, texts: Sequence[str], beam: int = 1, alpha: float = 0.6,
-                  batch_size: int = 64) -> Tuple[List[str], List[Hypothesis]]:
-        """Detokenised translations (and the hypotheses with their attention) of ``texts``.
-
-        An empty text translates to an empty string.
-        """
-        ids = self.src_vocab.encode([t.strip() for t in texts])
-        todo = [i for i, s in enumerate(ids) if s]
-        src = [ids[i] for i in todo]
-        hyps = translate_ids(self.encoder, self.task, src, beam=beam, alpha=alpha, batch_size=batch_size)
-        out, full = [""] * len(texts), [Hypothesis([], 0.0, torch.zeros(1, 0))] * len(texts)
-        for i, h in zip(todo, hyps):
-            out[i] = self.tgt_vocab.decode([h.tokens])[0]
-            full[i] = h
-        return out, full
-
-    def source_pieces(self, text: str) -> List[str]:
-        return self.src_vocab.pieces(self.src_vocab.encode([text.strip()])[0])
-
-    def target_pieces(self, hyp: Hypothesis) -> List[str]:
-        return self.tgt_vocab.pieces(hyp.tokens)
-
-
-def plot_attention(weights: Tensor, src_pieces: Sequence[str], tgt_pieces: Sequence[str], path) -> None:
-    """Save the attention matrix (target rows x source columns) as an image (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    w = weights.detach().cpu().numpy()
-    rows = list(tgt_pieces) + ["</s>"]
-    fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(src_pieces) + 2), max(3, 0.4 * len(rows) + 1.5)))
-    im = ax.imshow(w[: len(rows), : len(src_pieces)], cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
-    ax.set_xticks(range(len(src_pieces)), labels=list(src_pieces), rotation=60, ha="right")
-    ax.set_yticks(range(len(rows)), labels=rows)
-    ax.set_xlabel("source")
-    ax.set_ylabel("translation")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------

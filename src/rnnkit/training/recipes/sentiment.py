@@ -20,6 +20,7 @@ import lightning as L
 import numpy as np
 
 from ...data import sentiment as sd
+from ...data.sentiment import dataset_key, load_splits_for  # noqa: F401  (the recipe's own names)
 from ...data import vectors
 from ...errors import ConfigError, DataError
 from ...tasks import sentiment as st
@@ -60,18 +61,6 @@ class ExampleDataModule(L.LightningDataModule):
             return []
         lengths = np.array([len(a) for a in self.val_ids])
         return loader(FixedBatches(st.eval_batches(lengths), self._collate_val))
-
-
-def dataset_key(data: str) -> str:
-    """A named set as is; a path made absolute (saved in the checkpoint)."""
-    return data if data in sd.NAMED else str(Path(data).expanduser().resolve())
-
-
-def load_splits_for(data_cfg: Dict[str, Any], data: Optional[str] = None) -> sd.Splits:
-    """The splits described by a (saved) data config, optionally of other ``data``."""
-    return sd.load_splits(data or data_cfg["data"], data_cfg["text_col"], data_cfg["label_col"],
-                          data_cfg.get("header", True), data_cfg.get("encoding", "utf-8"),
-                          data_cfg["val_fraction"], data_cfg["test_fraction"], data_cfg["split_seed"])
 
 
 def _vectors_path(cfg) -> Optional[Path]:

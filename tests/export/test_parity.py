@@ -45,7 +45,7 @@ def test_charlm_parity_on_the_corpus(trained, exported):
     cfg, net = load_net(exported["charlm"])
     ids = CharVocab.from_json(cfg["data"]["vocab"]).encode((trained["charlm"].parent / "tiny.txt").read_text()[:3000])
     nats, n = net.score(ids)
-    t_nats, t_n = charlm.score_ids(encoder, task, ids)
+    t_nats, t_n = charlm.score_ids(encoder, task, ids, n_streams=8, seq_len=256)  # the torch predictor's layout
     assert n == t_n and abs(nats - t_nats) <= TOL
     x = np.stack([ids[:40], ids[100:140], ids[900:940]])  # batch 3 of real text, state carried from zero
     logits, state = net.run(x)

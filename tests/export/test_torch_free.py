@@ -74,3 +74,35 @@ def test_every_task_runs_without_torch(exported):
     assert out["result"]["asr"] == [10]
     assert out["result"]["seq2seq"] == 2
     assert out["result"]["charlm"][1] > 0
+
+
+def test_rnnkit_load_of_an_export_never_imports_torch(exported):
+    """The issue's requirement for charlm, sentiment and forecast, through the public API."""
+    paths = {k: str(v) for k, v in exported.items()}
+    out = run_without_torch(f"""
+        import rnnkit
+        P = {paths!r}
+        result = {{}}
+        m = rnnkit.load(P["charlm"])
+        result["charlm"] = [m.backend, len(m.sample(prime="KING:", length=30, seed=0)), m.score("KING: my lord")["characters"]]
+        m = rnnkit.load(P["sentiment"])
+        result["sentiment"] = [m.backend, len(m.predict(["a great film", "dull"]))]
+        m = rnnkit.load(P["forecast"])
+        result["forecast"] = [m.backend, len(m.forecast())]
+    """)
+    assert out["torch_modules"] == []
+    assert out["result"] == {"charlm": ["onnxruntime", 35, 12], "sentiment": ["onnxruntime", 2],
+                             "forecast": ["onnxruntime", 3]}
+
+
+def test_seq2seq_predictor_without_torch(exported):
+    """Not required by the issue (seq2seq may use torch for its search): the NumPy search
+    over the two graphs and SentencePiece need no torch. (The asr predictor's log-mel
+    features use torch.stft, which the issue allows; its net is torch-free, see above.)"""
+    out = run_without_torch(f"""
+        import rnnkit
+        m = rnnkit.load({str(exported["seq2seq"])!r})
+        result = [m.backend, len(m.translate(["the red dog runs .", "a cat sleeps ."], beam=2))]
+    """)
+    assert out["torch_modules"] == []
+    assert out["result"] == ["onnxruntime", 2]

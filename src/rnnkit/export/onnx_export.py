@@ -54,37 +54,13 @@ REFUSED = {"mingru": "its scan is a custom autograd kernel / logcumsumexp with n
 
 
 def build_modules(config: Dict[str, Any], weights: Optional[Dict[str, np.ndarray]] = None) -> Tuple[nn.Module, nn.Module]:
-    """Encoder + task of a checkpoint config, in eval mode, with ``weights`` loaded if given."""
-    task_name, m, d = config["task"], config["model"], config["data"]
-    if task_name == "charlm":
-        from ..tasks import charlm as T
+    """Encoder + task of a checkpoint config, in eval mode, with ``weights`` loaded if given
+    (the predictors' one builder, :func:`rnnkit.predictors.torch_nets.load_modules`)."""
+    from ..predictors.torch_nets import BUILDERS, load_modules
 
-        encoder, task = T.build(m, len(d["vocab"]))
-    elif task_name == "sentiment":
-        from ..tasks import sentiment as T
-
-        encoder, task = T.build(m, len(d["vocab"]["tokens"]), len(d["classes"]))
-    elif task_name == "forecast":
-        from ..tasks import forecast as T
-
-        event = bool(d["spec"].get("event"))
-        k = len(d["target_names"])
-        skip = list(range(k)) if d["spec"].get("transform") == "levels" and not event else []
-        encoder, task = T.build(m, int(d["n_features"]), 0 if event else k, int(d["spec"]["horizon"]), event, skip)
-    elif task_name == "asr":
-        from ..tasks import asr as T
-
-        encoder, task = T.build(m, len(d["units"]["tokens"]))
-    else:
-        from ..tasks import seq2seq as T
-
-        shared = bool(d.get("shared_vocab"))
-        src_v, tgt_v = d["vocab_sizes"]
-        encoder, task = T.build(m, int(src_v), int(tgt_v), shared_vocab=shared)
-    if weights is None:
-        return encoder.eval(), task.eval()
-    state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
-    nn.ModuleDict({"encoder": encoder, "task": task}).load_state_dict(state)
+    if weights is not None:
+        return load_modules(config, weights)
+    encoder, task = BUILDERS[config["task"]](config)
     return encoder.eval(), task.eval()
 
 

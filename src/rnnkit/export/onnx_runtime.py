@@ -21,11 +21,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import checkpoint as C
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 from . import search
 from .layout import FORMAT, GRAPH_FILES, graph_role, io_names
 
-EVAL_STREAMS, SCORE_SEQ_LEN = 16, 256  # as rnnkit.tasks.charlm.score_ids
+EVAL_STREAMS, SCORE_SEQ_LEN = 8, 256  # as the torch charlm predictor (rnnkit.predictors.charlm)
 LEVELS = (0.1, 0.5, 0.9)  # as rnnkit.tasks.forecast_baselines.LEVELS
 
 
@@ -92,7 +92,9 @@ class OrtCharLM:
         out = self.graph(ids=ids, **dict(zip(self.state_names, state)))
         return out["logits"], tuple(out[f"{s}_out"] for s in self.state_names)
 
-    def stepper(self) -> OrtCharStepper:
+    def stepper(self, engine: Optional[str] = None) -> OrtCharStepper:
+        if engine not in (None, "auto", "onnx"):
+            raise InputError(f"engine: an ONNX export generates with onnxruntime; {engine!r} needs the checkpoint")
         return OrtCharStepper(self)
 
     def score(self, ids: np.ndarray, n_streams: int = EVAL_STREAMS, seq_len: int = SCORE_SEQ_LEN) -> Tuple[float, int]:
@@ -135,8 +137,8 @@ class OrtForecast:
     """forecast: the graph gives the head's outputs; the quantile/interval arithmetic of
     :meth:`rnnkit.tasks.forecast.ForecastTask.predict` is repeated here in NumPy."""
 
-    def __init__(self, graph: Graph, model_cfg: Dict[str, Any], event: bool) -> None:
-        self.graph = graph
+    def __init__(self, graph: Graph, model_cfg: Dict[str, Any], event: bool, horizon: int) -> None:
+        self.graph, self.horizon = graph, horizon
         self.autoregressive = model_cfg.get("multistep") == "autoregressive"
         self.kind = "event" if event else model_cfg["head"]
         self.quantiles = [float(q) for q in str(model_cfg.get("quantiles", "0.1,0.5,0.9")).split(",")]
@@ -158,6 +160,24 @@ class OrtForecast:
         taus = np.asarray(self.quantiles)
         return {"mean": np.apply_along_axis(lambda r: np.interp(0.5, taus, r), -1, q),
                 "q": np.apply_along_axis(lambda r: np.interp(levels, taus, r), -1, q)}
+
+
+    def rollout(self, x: np.ndarray, data, windows: np.ndarray) -> Dict[str, np.ndarray]:
+        """Autoregressive rollout of a one-step model (as :func:`rnnkit.tasks.forecast.rollout`)."""
+        from ..data.timeseries import rollout_inputs
+
+        cur = np.ascontiguousarray(x, dtype=np.float32)
+        K = len(data.target_index)
+        cal, off = rollout_inputs(data, windows, self.horizon, K)
+        cal, off = cal.astype(np.float32), off.astype(np.float32)
+        outs, total = [], np.zeros((cur.shape[0], K), np.float32)
+        for k in range(self.horizon):
+            o = self.graph(x=cur)["out"][:, 0, :, 0]  # (B, K) one step
+            total = o if data.spec.transform == "levels" else total + o
+            outs.append(total)
+            row = np.concatenate([o - off, cal[:, k]], axis=1)[:, None]  # (B, 1, K + F)
+            cur = np.concatenate([cur[:, 1:], row], axis=1)  # (B, L, C)
+        return {"mean": np.stack(outs, 1).astype(np.float64)}  # (B, H, K)
 
 
 class OrtAsr:
@@ -260,12 +280,20 @@ def load_net(path, threads: Optional[int] = None, expect_task: Optional[Sequence
     elif task == "sentiment":
         net = OrtSentiment(graph("model"), len(d["classes"]))
     elif task == "forecast":
-        net = OrtForecast(graph("model"), m, bool(d["spec"].get("event")))
+        net = OrtForecast(graph("model"), m, bool(d["spec"].get("event")), max(int(d["spec"]["horizon"]), 1))
     elif task == "asr":
         net = OrtAsr(graph("model"))
     else:
         net = OrtSeq2Seq(graph("encoder"), graph("decoder"), n_state, feed, int(m["attention_size"]))
     return config, net
+
+
+def load_exported(path, threads: Optional[int] = None):
+    """The predictor (``rnnkit.load``'s classes) of an export directory, running onnxruntime."""
+    from ..predictors import predictor_class
+
+    config, net = load_net(path, threads)
+    return predictor_class(config["task"])(config, net, path=path)
 
 
 def is_export(path) -> bool:

@@ -50,8 +50,8 @@ def _charlm(net, encoder, task, rng) -> Dict[str, Any]:
     t_new = (t_new,) if isinstance(t_new, torch.Tensor) else t_new
     diff = max([diff, _diff(out["logits"], task.head(y))] + [_diff(out[f"{n}_out"], b) for n, b in zip(net.state_names, t_new)])
     text = rng.integers(0, V, size=600)
-    nats, _ = net.score(text)
-    t_nats, _ = charlm.score_ids(encoder, task, text)
+    nats, _ = net.score(text, n_streams=8, seq_len=64)
+    t_nats, _ = charlm.score_ids(encoder, task, text, n_streams=8, seq_len=64)
     diff = max(diff, abs(nats - t_nats))
     # greedy generation, 40 steps from a random prime, through both steppers
     ours, theirs = net.stepper(), charlm.TorchStepper(encoder, task)

@@ -82,7 +82,7 @@ def make_models(root: Path, threads: int) -> Dict[str, Path]:
     (root / "corpus.txt").write_text(text)
     assert main(["train", "charlm", "--data", str(root / "corpus.txt"), "--out", str(tiny["charlm"]),
                  "--seq-len", "32", "--batch-size", "8", *q]) == 0
-    rows = [(" ".join(rng.choice(lex) for _ in range(rng.randint(5, 60))), i % 2) for i in range(1000)]
+    rows = [(" ".join(rng.choice(lex) for _ in range(rng.randint(5, 60))), i % 2) for i in range(500)]
     (root / "reviews.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
     assert main(["train", "sentiment", "--data", str(root / "reviews.csv"), "--out", str(tiny["sentiment"]),
                  "--min-freq", "1", "--batch-size", "16", *q]) == 0
@@ -101,7 +101,7 @@ def make_models(root: Path, threads: int) -> Dict[str, Path]:
             write_wav(d / f"{digit}_{spk}_0.wav", tone.astype(np.float32), 8000)
     assert main(["train", "asr", "--data", str(d), "--out", str(tiny["asr"]), "--layers", "1",
                  "--conv-channels", "2", "--n-mels", "40", "--batch-size", "8", *q]) == 0
-    src = [" ".join(rng.choice(lex) for _ in range(rng.randint(4, 20))) for _ in range(1500)]
+    src = [" ".join(rng.choice(lex) for _ in range(rng.randint(4, 20))) for _ in range(1000)]
     (root / "src.txt").write_text("\n".join(src) + "\n")
     (root / "tgt.txt").write_text("\n".join(" ".join(reversed(x.split())) for x in src) + "\n")
     assert main(["train", "seq2seq", "--data", f"{root / 'src.txt'}:{root / 'tgt.txt'}", "--out", str(tiny["seq2seq"]),
@@ -127,36 +127,18 @@ def inputs(task: str, cfg: Dict[str, Any], n: int, rng: np.random.Generator):
     return [list(rng.integers(4, V, size=int(k))) for k in rng.integers(4, 20, size=n)]
 
 
-def runners(task: str, ck: Path, ex: Path) -> Dict[str, Callable]:
-    """path -> f(batch) for the torch modules and the ONNX net (NumPy in, NumPy out)."""
-    import torch
+def runners(task: str, ck: Path, ex: Path, max_len: int) -> Dict[str, Callable]:
+    """path -> f(batch): the networks ``rnnkit.load`` gives the predictors (NumPy in, NumPy out)."""
+    import rnnkit
 
-    from rnnkit import checkpoint as C
-    from rnnkit.export.onnx_export import build_modules
-    from rnnkit.export.onnx_runtime import load_net
-
-    c = C.load_checkpoint(ck)
-    encoder, mod = build_modules(c.config, c.weights)
-    _, net = load_net(ex)
+    nets = {"torch": rnnkit.load(ck).net, "onnx": rnnkit.load(ex).net}
     if task == "sentiment":
-        from rnnkit.tasks.sentiment import predict_proba
-
-        return {"torch": lambda b: predict_proba(encoder, mod, b), "onnx": net.proba}
+        return {p: n.proba for p, n in nets.items()}
     if task == "forecast":
-        def torch_fc(x):
-            with torch.no_grad():
-                xt = torch.from_numpy(x)
-                return mod.predict(encoder.outputs(xt), xt, net.levels)["mean"]
-        return {"torch": torch_fc, "onnx": lambda x: net.predict(x)["mean"]}
+        return {p: (lambda n: lambda x: n.predict(x)["mean"])(n) for p, n in nets.items()}
     if task == "asr":
-        from rnnkit.tasks.asr import posteriors
-
-        return {"torch": lambda b: np.concatenate(posteriors(encoder, mod, b)),
-                "onnx": lambda b: np.concatenate(net.posteriors(b))}
-    from rnnkit.tasks.seq2seq import translate_ids
-
-    return {"torch": lambda b: [h.tokens for h in translate_ids(encoder, mod, b, beam=1, max_len=30)],
-            "onnx": lambda b: [h.tokens for h in net.translate_ids(b, 1, 0.6, 30)]}
+        return {p: (lambda n: lambda b: np.concatenate(n.posteriors(b)))(n) for p, n in nets.items()}
+    return {p: (lambda n: lambda b: [h.tokens for h in n.translate_ids(b, 1, 0.6, max_len)])(n) for p, n in nets.items()}
 
 
 def _same(a, b) -> bool:
@@ -165,9 +147,9 @@ def _same(a, b) -> bool:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max()) <= 1e-4
 
 
-def warm(task: str, ck: Path, ex: Path, cfg: Dict[str, Any], reps: int) -> Dict[str, Any]:
+def warm(task: str, ck: Path, ex: Path, cfg: Dict[str, Any], reps: int, max_len: int) -> Dict[str, Any]:
     rng = np.random.default_rng(0)
-    run = runners(task, ck, ex)
+    run = runners(task, ck, ex, max_len)
     out: Dict[str, Any] = {}
     for n in (1, BATCH[task]):
         batch = inputs(task, cfg, n, rng)
@@ -187,14 +169,11 @@ def warm(task: str, ck: Path, ex: Path, cfg: Dict[str, Any], reps: int) -> Dict[
 
 def charlm_tokens(ck: Path, ex: Path, tokens: int) -> Dict[str, float]:
     """Batch-1 generation µs/token (greedy; the sampler is the same for all and not timed)."""
-    from rnnkit import checkpoint as C
-    from rnnkit.export.onnx_runtime import load_net
-    from rnnkit.reference.runtime import numpy_stepper
-    from rnnkit.tasks.charlm import make_stepper
+    import rnnkit
 
-    c = C.load_checkpoint(ck)
-    steppers = {"numpy": numpy_stepper(c.weights, c.config["model"]), "onnx": load_net(ex)[1].stepper(),
-                "torch": make_stepper(c.weights, c.config["model"], "torch")[0]}
+    torch_net = rnnkit.load(ck).net
+    steppers = {"numpy": torch_net.stepper("numpy"), "onnx": rnnkit.load(ex).net.stepper(),
+                "torch": torch_net.stepper("torch")}
     ref = None
     for name, st in steppers.items():
         state, tok, logits_seq = None, 1, []
@@ -307,7 +286,7 @@ def main() -> int:
     from rnnkit.cli.main import main as rnnkit_main
     from rnnkit.export.onnx_runtime import read_export_config
 
-    reps, runs, tokens = (3, 1, 300) if args.quick else (20, 3, 2000)
+    reps, runs, tokens = (2, 1, 200) if args.quick else (15, 3, 2000)
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -327,7 +306,7 @@ def main() -> int:
             cfg = read_export_config(ex[t])
             entry: Dict[str, Any] = {"batch": BATCH[t], "parameters": None}
             if t != "charlm":
-                entry.update(warm(t, ck[t], ex[t], cfg, reps))
+                entry.update(warm(t, ck[t], ex[t], cfg, reps, 20 if args.quick else 40))
             entry["torch"] = cold(t, ck[t], "torch", runs)
             entry["onnx"] = cold(t, ex[t], "onnx", runs)
             tasks[t] = entry

@@ -304,7 +304,7 @@ def main() -> int:
         tasks: Dict[str, Any] = {}
         for t in ck:
             cfg = read_export_config(ex[t])
-            entry: Dict[str, Any] = {"batch": BATCH[t], "parameters": None}
+            entry: Dict[str, Any] = {"batch": BATCH[t]}
             if t != "charlm":
                 entry.update(warm(t, ck[t], ex[t], cfg, reps, 20 if args.quick else 40))
             entry["torch"] = cold(t, ck[t], "torch", runs)

@@ -167,17 +167,21 @@ def score_all(out: Path, threads: int) -> dict:
 
 
 def score(out: Path, beam: int, words, threads: int, fsdd_mode: str = None, split: str = "test") -> dict:
-    from rnnkit.cli.transcribe import Recogniser
-    from rnnkit.training.recipes import asr as recipe
+    import rnnkit
+    from rnnkit.data import speech_sets as sets
+    from rnnkit.predictors.base import set_threads
+    from rnnkit.tasks.asr_decode import score_posteriors
 
-    rec = Recogniser(str(out), beam, words, threads)
+    set_threads(threads)
+    rec = rnnkit.load(out)
+    decoder, constraint = rec.decoding(beam, words)
     data = {**rec.data_cfg, "fsdd_mode": fsdd_mode or rec.data_cfg["fsdd_mode"]}
-    source, _, val_items, test_items = recipe.fsdd_sets(data, rec.model_cfg["sample_rate"])
+    source, _, val_items, test_items = sets.fsdd_sets(data, rec.sample_rate)
     items = val_items if split == "val" else test_items
-    feats = recipe.featurise(source, items, rec.fe)
+    feats = sets.featurise(source, items, rec.fe)
     t0 = time.perf_counter()
-    m, _ = recipe.score(rec.encoder, rec.task, rec.units, feats, [source.text(i) for i in items],
-                        rec.decoder, rec.beam, rec.constraint)
+    m, _ = score_posteriors(rec.net.posteriors(feats), rec.units, [source.text(i) for i in items],
+                            decoder, beam, constraint)
     m["decode_seconds"] = round(time.perf_counter() - t0, 2)
     return m
 

@@ -60,10 +60,10 @@ def train(setup: dict, steps: int, out: Path, seed: int = 0):
 
 
 def load(out: Path):
-    from rnnkit.cli.forecast import load_for_inference
+    import rnnkit
 
-    _, data, enc, task = load_for_inference(str(out), threads=1)
-    return data, enc, task
+    model = rnnkit.load(out)
+    return model.data(), model.net.encoder, model.net.task, model
 
 
 def correctness(data, enc, task) -> dict:
@@ -105,7 +105,7 @@ def rain(steps: int, seeds, tmp: Path) -> dict:
     probs, val_probs, t0 = [], [], time.perf_counter()
     for seed in seeds:
         train(RAIN, steps, tmp / f"rain{seed}", seed)
-        data, enc, task = load(tmp / f"rain{seed}")
+        data, enc, task, _ = load(tmp / f"rain{seed}")
         probs.append(fc.run_windows(enc, task, data, "test")["prob"])
         val_probs.append(fc.run_windows(enc, task, data, "val")["prob"])
     train_s = time.perf_counter() - t0
@@ -186,9 +186,9 @@ def point_task(setup: dict, steps: int, tmp: Path, name: str, season=None, ridge
     t0 = time.perf_counter()
     train(setup, steps, tmp / name)
     train_s = time.perf_counter() - t0
-    data, enc, task = load(tmp / name)
+    data, enc, task, model = load(tmp / name)
     check = correctness(data, enc, task)
-    rep = fb.backtest(enc, task, data, "test", season=season)
+    rep = fb.backtest(model.run_windows(data, "test"), model.net.levels, data, "test", season=season)
     if ridge:
         rep["models"]["ridge_ar14"] = fc.point_metrics(rep["predictions"]["y"], ridge_ar(data),
                                                        fb.naive_scale(data, "test"))

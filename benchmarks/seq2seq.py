@@ -76,16 +76,17 @@ def baselines(train, test) -> dict:
 
 
 def score_checkpoint(path: Path, test, beam: int) -> dict:
-    from rnnkit.tasks.seq2seq import Translator, bleu_chrf
+    import rnnkit
+    from rnnkit.tasks.seq2seq_metrics import bleu_chrf
 
-    tr = Translator.load(path)
+    tr = rnnkit.load(path)
     res = {}
     for name, k in (("greedy", 1), (f"beam{beam}", beam)):
         t0 = time.perf_counter()
-        hyps, _ = tr.translate(test.src, beam=k, alpha=0.6)
+        hyps = tr.translate(test.src, beam=k, length_penalty=0.6)
         res[name] = {**bleu_chrf(hyps, test.tgt), "seconds": round(time.perf_counter() - t0, 1)}
     res["examples"] = [{"src": s, "ref": r, "greedy": h} for s, r, h in
-                       zip(test.src[:3], test.tgt[:3], tr.translate(test.src[:3])[0])]
+                       zip(test.src[:3], test.tgt[:3], tr.translate(test.src[:3], beam=1))]
     return res
 
 

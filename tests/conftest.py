@@ -43,3 +43,11 @@ def tiny_corpus(tmp_path) -> Path:
     p = tmp_path / "tiny.txt"
     p.write_text(make_text(), encoding="utf-8")
     return p
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """Tiny real checkpoints of every task (tests/tiny.py), trained once per session."""
+    from tests.tiny import train_all
+
+    return train_all(tmp_path_factory.mktemp("tiny"))

@@ -12,6 +12,8 @@ A checkpoint is a directory, the same layout for every task::
 directory and renamed into place (atomic on POSIX), then hard-linked to the top level with
 ``config.json`` replaced last; a reader verifies the weights' sha256, so a torn top level is
 detected and :func:`find_resumable` falls back to the newest complete periodic checkpoint.
+This module is the format (write one directory, read and verify one); the life of a run
+directory around it (lock, --overwrite, pruning, clean-up) is ``training/rundir.py``'s.
 
 No pickle is ever read: files named like pickles, or starting with a pickle/zip header, are
 refused before anything else looks at them.
@@ -163,7 +165,10 @@ def publish_top_level(step_dir: Path, out: Path) -> None:
 
 
 def remove_stale_temporaries(out: Path) -> None:
-    """Delete temp files/dirs a killed writer left behind (never a complete checkpoint)."""
+    """Delete temp files/dirs a killed writer left behind (never a complete checkpoint).
+
+    Call it only while holding the run directory's lock (``training.rundir.RunDir.claim``):
+    a live writer's temporaries look the same as a dead one's."""
     out = Path(out)
     for root in (out, out / "checkpoints"):
         if not root.is_dir():
@@ -333,3 +338,12 @@ def find_resumable(out: Path, expect_task: Optional[Sequence[str]] = None) -> Ch
         except CheckpointError as e:
             errors.append(str(e))
     raise CheckpointError(f"{out}: no resumable checkpoint ({errors[0] if errors else 'empty'})")
+
+
+def config_error(where: str, config: Dict[str, Any], e: Exception) -> CheckpointError:
+    """The one-line error for a config.json that lacks or garbles what its task writes."""
+    if isinstance(e, KeyError):
+        return CheckpointError(f"{where}: config.json lacks {str(e)[:100]} that a {config.get('task')!r} checkpoint "
+                               "holds (corrupt or not written by rnnkit)")
+    return CheckpointError(f"{where}: config.json does not describe a {config.get('task')!r} model "
+                           f"({e.__class__.__name__}: {str(e)[:200]})")

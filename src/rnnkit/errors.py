@@ -40,3 +40,9 @@ class TrainingDiverged(UserError):
     """Training produced non-finite losses or gradients for too many consecutive steps."""
 
     exit_code = 1
+
+
+class Interrupted(UserError):
+    """Stopped at once by a second Ctrl-C, without saving (the shell's 128 + SIGINT)."""
+
+    exit_code = 130

@@ -202,3 +202,11 @@ def test_training_without_a_validation_split(tmp_path, capsys, monkeypatch):
     assert main(["evaluate", str(out), "--split", "val", "--threads", "1"]) == 2
     err = capsys.readouterr().err
     assert "no validation split" in err and "Traceback" not in err
+
+
+def test_diagnose_gradients_of_a_asr_checkpoint(trained, tmp_path):
+    _, _, out = trained
+    assert main(["diagnose", "gradients", str(out), "--out", str(tmp_path / "g"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "g" / "gradients.json").read_text())
+    assert res["setup"]["task"] == "asr" and res["setup"]["loss"] == "the asr task's training loss"
+    assert res["layers"] and all(len(r["norms"]) == res["setup"]["seq_len"] for r in res["layers"].values())

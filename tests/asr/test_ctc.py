@@ -46,6 +46,7 @@ def test_ctc_loss_uses_true_lengths():
     y, _ = enc(x, None, lengths)
     loss, m = task.loss(y, batch)
     assert m["tokens"] == 4
+    assert m[task.rate_unit] == 2  # training speed counts utterances
     # garbage in the label padding changes nothing
     batch2 = {**batch, "labels": batch["labels"].clone()}
     batch2["labels"][1, 1:] = 5

@@ -41,6 +41,43 @@ def test_diagnose_gradients_cli(tmp_path, capsys):
     assert "LSTM / tanh RNN" in capsys.readouterr().out
 
 
+def test_the_lag_defaults_from_the_sequence_length(tmp_path, capsys):
+    """`diagnose gradients --seq-len 50` failed: the default --lag 60 was not < 50."""
+    out = tmp_path / "g"
+    assert main(["diagnose", "gradients", "--cells", "rnn", "--seq-len", "50", "--hidden", "8", "--batch-size", "4",
+                 "--train-steps", "0", "--out", str(out), "--threads", "1"]) == 0
+    res = json.loads((out / "gradients.json").read_text())
+    assert res["setup"]["lag"] == 15 and "15 steps back" in capsys.readouterr().out
+    from rnnkit.cli.diagnose import default_lag
+
+    assert [default_lag(t) for t in (2, 10, 50, 200, 1000)] == [1, 3, 15, 60, 60]
+    # an explicit lag is still checked
+    assert main(["diagnose", "gradients", "--seq-len", "50", "--lag", "50", "--out", str(out)]) == 2
+    assert "--lag (50) must be smaller than --seq-len (50)" in capsys.readouterr().err
+
+
+def test_exploding_plot_keeps_one_colour_per_method_and_its_legend_off_the_data():
+    from rnnkit.diagnostics.experiments import exploding_figure
+
+    result = exploding_experiment(radius=2.0, seq_len=10, hidden=8, batch_size=4, steps=6)
+    fig = exploding_figure(result)
+    loss_ax, grad_ax = fig.axes
+    colour = {ln.get_label().split(" - ")[0]: ln.get_color() for ln in loss_ax.get_lines() if "baseline" not in ln.get_label()}
+    assert len(set(colour.values())) == 3
+    names = {"none": "no clipping", "norm": "norm clipping (1.0)", "value": "value clipping (0.05)"}
+    for ln in grad_ax.get_lines():
+        mode = ln.get_label().strip("_").split()[0]
+        assert ln.get_color() == colour[names[mode]], ln.get_label()
+    assert loss_ax.get_legend() is None and grad_ax.get_legend() is None
+    (legend,) = fig.legends
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    assert not any(box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def test_diagnose_exploding_cli(tmp_path):
     out = tmp_path / "e"
     rc = main(["diagnose", "exploding", "--steps", "8", "--seq-len", "12", "--hidden", "8", "--out", str(out),

@@ -122,3 +122,27 @@ def test_throughput_compares_cells_at_matched_and_equal_size():
     assert eq["gru"]["params"] < eq["lstm"]["params"]
     assert abs(speed["matched"]["gru"]["params"] - eq["lstm"]["params"]) <= 0.1 * eq["lstm"]["params"]
     assert all(v["tokens_per_s"] > 0 for s in speed.values() for v in s.values())
+
+
+def test_a_scaled_down_run_still_draws_a_curve(tmp_path):
+    """`bench memory --quick --steps-scale 0.2` once validated only at its last step (50 of
+    50 steps at eval_every 50): every curve was a single point and the plot was empty."""
+    assert memory.eval_interval(50, 3000) == 50 and memory.eval_interval(50, 50) == 5 and memory.eval_interval(50, 3) == 1
+    budgets = memory.select_budgets(quick=True, families="adding", steps_scale=0.2)
+    assert [b.steps for b in budgets] == [50]
+    payload = memory.run_benchmark(budgets, cells=("rnn",), reference_hidden=8, batch_size=8, eval_every=50)
+    (run,) = payload["runs"]
+    assert [s for s, _ in run["curve"]] == list(range(5, 55, 5))
+    import matplotlib.pyplot as plt
+
+    seen = []
+    real_close = plt.close
+    plt.close = lambda fig=None: seen.append(fig)  # look at the figure before it is closed
+    try:
+        memory.plot_curves(payload, tmp_path)
+    finally:
+        plt.close = real_close
+    (fig,) = seen
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("rnn")]
+    assert len(line.get_xdata()) == 10 and line.get_marker() == "o"
+    real_close(fig)

@@ -153,3 +153,35 @@ def test_resume_is_exact(tmp_path, capsys):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_a_flag_overrides_the_presets_value_and_speed_is_in_windows(tmp_path, capsys):
+    """Issue 19: `--data seattle-weather --event 'precipitation>0'` failed with '--event and
+    --target exclude each other' although only the preset named a target."""
+    out = tmp_path / "rain"
+    argv = ["train", "forecast", "--data", "seattle-weather", "--event", "precipitation>0", "--out", str(out),
+            "--hidden", "8", "--lookback", "6", "--batch-size", "16", "--max-steps", "4", "--val-every", "2",
+            "--log-every", "2", "--warmup-steps", "1", "--no-progress", "--logger", "none", "--threads", "1"]
+    assert main(argv) == 0
+    cap = capsys.readouterr()
+    assert cap.out.startswith("done: step 4, checkpoint") and "val_auc" in cap.out
+    lines = [line for line in cap.err.splitlines() if line.startswith("step ")]
+    assert len(lines) == 2 and all(" windows/s  " in line for line in lines), cap.err
+    from rnnkit import checkpoint as C
+
+    spec = C.read_config(out)["data"]["spec"]
+    assert spec["event"] == "precipitation>0" and spec["targets"] == []
+
+
+def test_diagnose_a_forecast_checkpoint(trained, tmp_path, capsys):
+    _, _, out = trained
+    assert main(["diagnose", "gradients", str(out), "--out", str(tmp_path / "g"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "g" / "gradients.json").read_text())
+    assert res["setup"]["task"] == "forecast" and res["setup"]["seq_len"] == 6  # --lookback 6
+    assert [len(r["norms"]) for r in res["layers"].values()] == [6]
+    assert main(["diagnose", "exploding", str(out), "--steps", "3", "--out", str(tmp_path / "e"), "--threads", "1"]) == 0
+    runs = json.loads((tmp_path / "e" / "exploding.json").read_text())["runs"]
+    assert all(r["steps_run"] == 3 for r in runs.values())
+    capsys.readouterr()
+    one_line_error(capsys, ["diagnose", "gradients", str(out), "--data", "x.txt", "--out", str(tmp_path / "d")],
+                   "--data picks the text of a charlm checkpoint; a forecast checkpoint is probed on its own")

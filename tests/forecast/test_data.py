@@ -259,3 +259,35 @@ def test_stocks_daily_is_five_business_day_series():
     d = ts.build(ts.resolve_spec({"data": "stocks-daily"}))
     assert sorted(s.name for s in d.series) == ["AAPL", "GSPC", "IBM", "MSFT", "SBUX"]
     assert {s.freq for s in d.series} == {"B"} and max(s.segment.max() for s in d.series) == 0  # no gaps
+
+
+# -- presets next to explicit flags (issue 19, item 5) -----------------------------------------
+def test_an_explicit_event_replaces_the_presets_target():
+    spec = ts.resolve_spec({"data": "seattle-weather", "event": "precipitation>0"})
+    assert spec.event == "precipitation>0" and spec.targets == [] and spec.horizon == 1
+    assert "precipitation" in spec.covariates  # its past values stay an input (the label is at t + 1)
+
+
+def test_an_explicit_target_replaces_the_presets_event_and_its_horizon():
+    spec = ts.resolve_spec({"data": "weather-aus", "target": "MaxTemp"})
+    assert spec.event is None and spec.targets == ["MaxTemp"] and spec.horizon == 1
+    assert "MaxTemp" not in spec.covariates and "Humidity3pm" in spec.covariates
+
+
+def test_a_preset_covariate_that_becomes_the_target_leaves_the_covariates():
+    spec = ts.resolve_spec({"data": "seattle-weather", "target": "temp_min"})
+    assert spec.targets == ["temp_min"] and spec.covariates == ["precipitation", "wind", "weather"]
+    spec = ts.resolve_spec({"data": "weather-aus", "event": "RainToday"})
+    assert spec.event == "RainToday" and "RainToday" not in spec.covariates and spec.horizon == 1
+
+
+def test_a_group_replaces_the_presets_wide_format():
+    spec = ts.resolve_spec({"data": "stocks-daily", "target": "MSFT", "group": "Name"})
+    assert spec.group == "Name" and not spec.wide
+
+
+def test_two_explicit_flags_that_contradict_each_other_are_still_an_error():
+    with pytest.raises(ConfigError, match="--event and --target exclude each other"):
+        ts.resolve_spec({"data": "seattle-weather", "event": "precipitation>0", "target": "temp_max"})
+    with pytest.raises(ConfigError, match="both a --target and a --covariate"):
+        ts.resolve_spec({"data": "seattle-weather", "target": "wind", "covariates": "wind"})

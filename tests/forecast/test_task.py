@@ -79,6 +79,7 @@ def test_event_head_is_binary_cross_entropy():
     p = torch.sigmoid(task.raw(y, x))
     ref = -(label * torch.log(p) + (1 - label) * torch.log(1 - p)).mean()
     assert loss.item() == pytest.approx(ref.item(), rel=1e-5) and m["tokens"] == 4
+    assert m[task.rate_unit] == 4  # training speed counts windows
 
 
 def test_point_metrics_by_hand():

@@ -80,16 +80,53 @@ def test_trainer_resume_is_exact():
         np.testing.assert_array_equal(a.params[n], b.params[n])
 
 
-def test_streams_match_the_torch_path_layout():
+def test_one_stream_layout_for_every_engine():
     from rnnkit.data.streams import StreamLayout
-    ids = np.arange(103)
-    ours = charlm.Streams(ids, batch_size=4, seq_len=6)
-    theirs = StreamLayout(len(ids), n_streams=4, seq_len=6)
-    assert ours.windows == theirs.n_windows == 4
-    for w in range(ours.windows):
-        for a, b in zip(ours.window(w), theirs.window(ids, w)):
-            np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(ours.window(ours.windows)[0], ours.window(0)[0])  # wraps around
+    from rnnkit.reference.streams import StreamLayout as RefLayout
+
+    assert StreamLayout is RefLayout is charlm.StreamLayout  # one layout, not two that agree
+    ids, V = corpus()
+    trainer = charlm.CharLMTrainer(ids, V, cell="gru", embedding_dim=4, hidden_size=6, num_layers=1,
+                                   batch_size=4, seq_len=16)
+    n = trainer.layout.n_windows
+    assert n == ((len(ids) - 1) // 4) // 16
+    seen = []
+    original = trainer.layout.window
+    trainer.layout = type("Spy", (), {"n_windows": n, "window": lambda self, t, i: seen.append(i) or original(t, i)})()
+    for _ in range(n + 2):
+        trainer.step()
+    assert seen == list(range(n)) + [0, 1]  # wraps around to the first window
+
+
+def test_train_step_skips_a_non_finite_update_and_drops_the_state():
+    ids, V = corpus()
+    params = charlm.init_charlm(V, "lstm", 4, 6, 2, rng=np.random.default_rng(0))
+    opt = charlm.Adam(params, lr=1e-2)
+    x, y = ids[None, :8].repeat(2, 0), ids[None, 1:9].repeat(2, 0)
+    loss, state, finite = charlm.train_step(params, "lstm", opt, x, y, clip_norm=1.0)
+    assert finite and state[0].shape == (2, 2, 6) and opt.t == 1
+    before = {n: p.copy() for n, p in params.items()}
+    params["task.head.bias"][0] = np.inf
+    with np.errstate(invalid="ignore"):
+        loss, state, finite = charlm.train_step(params, "lstm", opt, x, y, state)
+    assert not finite and state is None and opt.t == 1
+    assert all(np.array_equal(params[n], before[n]) for n in params if n != "task.head.bias")
+
+
+def test_dropout_draws_one_mask_per_layer_and_zero_dropout_changes_nothing():
+    ids, V = corpus()
+    params = charlm.init_charlm(V, "gru", 4, 6, 2, rng=np.random.default_rng(0), dtype=np.float64)
+    x, y = ids[None, :8].repeat(3, 0), ids[None, 1:9].repeat(3, 0)
+    plain = charlm.loss_and_grads(params, "gru", x, y)
+    same = charlm.loss_and_grads(params, "gru", x, y, dropout=0.0, rng=np.random.default_rng(1))
+    assert plain[0] == same[0]
+    rng = np.random.default_rng(1)
+    dropped = charlm.loss_and_grads(params, "gru", x, y, dropout=0.5, rng=rng)
+    assert dropped[0] != plain[0]
+    # two (B, T, H) masks were drawn: the generator moved by exactly that many numbers
+    ref = np.random.default_rng(1)
+    ref.random((3, 8, 6)), ref.random((3, 8, 6))
+    assert rng.random() == ref.random()
 
 
 def test_hand_encoder_names_are_accepted():

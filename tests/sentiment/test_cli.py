@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,17 @@ def test_bad_evaluation_and_prediction_input(trained, tmp_path, capsys):
     cfg["task"] = "charlm"
     (other / "config.json").write_text(json.dumps(cfg))
     _one_line_error(capsys, main(["predict", str(other), "fine"]), "charlm", "sentiment")
+
+
+def test_diagnose_gradients_of_a_sentiment_checkpoint(trained, tmp_path, capsys):
+    """Issue 19: `diagnose gradients CKPT` worked for charlm only; every recurrent task is
+    probed on its own validation split with its training loss."""
+    _, out = trained
+    assert main(["diagnose", "gradients", str(out), "--out", str(tmp_path / "g"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "g" / "gradients.json").read_text())
+    s = res["setup"]
+    assert s["task"] == "sentiment" and s["data"] == "sentiment validation split"
+    assert s["loss"] == "the sentiment task's training loss" and s["lag"] == min(60, s["seq_len"] - 1)
+    assert res["layers"] and all(len(r["norms"]) == s["seq_len"] and r["last"] >= 0 for r in res["layers"].values())
+    assert math.isfinite(res["loss"])
+    assert "wrote " in capsys.readouterr().out

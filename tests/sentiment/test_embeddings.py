@@ -80,7 +80,7 @@ def test_dimension_from_the_file_provenance_and_coverage(reviews, tmp_path, caps
     vec = write_vectors(tmp_path / "vec.txt", dim=5)
     out = tmp_path / "run"
     assert main(args(reviews, out, "--embeddings", str(vec))) == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err  # a note on stderr; stdout carries the done: line only
     cfg = json.loads((out / "config.json").read_text())
     n_words = len(cfg["data"]["vocab"]["tokens"]) - 2
     assert f"embeddings: 20 of {n_words} vocabulary words found in {vec.resolve()}" in printed

@@ -72,6 +72,7 @@ def test_loss_and_collate():
     expected = torch.nn.functional.cross_entropy(task.logits(y, lens), batch["y"])
     torch.testing.assert_close(loss, expected)
     assert m["tokens"] == 2.0 and 0 <= m["correct"] <= 2
+    assert m[task.rate_unit] == 2.0  # training speed counts texts
     loss.backward()
     assert task.attention[0].weight.grad.abs().sum() > 0
 

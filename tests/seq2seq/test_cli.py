@@ -137,3 +137,11 @@ def test_resume_is_exact_with_a_teacher_forcing_schedule(tmp_path):
     assert a.weights["task.tf_step"].item() == 12
     for k in a.weights:
         assert (a.weights[k] == b.weights[k]).all(), k
+
+
+def test_diagnose_gradients_of_a_seq2seq_checkpoint(trained, tmp_path):
+    _, out, _ = trained
+    assert main(["diagnose", "gradients", str(out), "--out", str(tmp_path / "g"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "g" / "gradients.json").read_text())
+    assert res["setup"]["task"] == "seq2seq" and res["setup"]["loss"] == "the seq2seq task's training loss"
+    assert res["layers"] and all(len(r["norms"]) == res["setup"]["seq_len"] for r in res["layers"].values())

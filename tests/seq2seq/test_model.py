@@ -91,6 +91,7 @@ def test_loss_counts_true_tokens_and_applies_label_smoothing():
     y, _ = enc(x, None, lengths)
     loss, m = task.loss(y, b)
     assert m["tokens"] == sum(len(t) + 1 for t in TGT)
+    assert m[task.rate_unit] == len(SRC)  # training speed counts sentence pairs
     logits, _ = task.forward_train(y, b["src_len"], b["tgt_in"], b["tgt_len"])
     logp = F.log_softmax(logits, -1)[b["tgt_out"] != PAD]  # (N, V)
     gold = b["tgt_out"][b["tgt_out"] != PAD]

@@ -26,7 +26,7 @@ def test_numpy_training_learns_and_resumes_bitwise(tiny_corpus, tmp_path, capsys
     C.publish_top_level(b / "checkpoints" / "step-0000010", b)
     capsys.readouterr()
     assert main(_args(tiny_corpus, b, "--max-steps", "12", "--resume", str(b))) == 0
-    assert "resumed from step 10" in capsys.readouterr().out
+    assert "resumed from step 10" in capsys.readouterr().err
     wa, wb = C.load_checkpoint(a).weights, C.load_checkpoint(b).weights
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
     meta = json.loads((a / C.TRAIN_META_FILE).read_text())
@@ -54,7 +54,7 @@ def test_a_run_continues_in_the_other_engine(tiny_corpus, tmp_path, capsys, firs
     capsys.readouterr()
     assert main(tiny_train_args(tiny_corpus, out, "--engine", second, "--max-steps", "9", "--resume", str(out))) == 0
     cap = capsys.readouterr()
-    assert "resumed from step 6" in cap.out and f"continuing a {first}-engine run" in cap.err
+    assert "resumed from step 6" in cap.err and f"continuing a {first}-engine run" in cap.err
     after = C.load_checkpoint(out, with_train_state=True)
     assert after.train_meta["engine"] == second and after.train_meta["global_step"] == 9
     assert any(not np.array_equal(before.weights[k], after.weights[k]) for k in before.weights)

@@ -48,7 +48,7 @@ def test_same_seed_same_weights_and_resume_is_bitwise_identical(tiny_corpus, tmp
     _interrupted_run(tiny_train_args(tiny_corpus, tmp_path / "c", "--max-steps", "10", *extra), stop_at=4)
     capsys.readouterr()
     assert main(tiny_train_args(tiny_corpus, tmp_path / "c", "--max-steps", "10", "--resume", str(tmp_path / "c"), *extra)) == 0
-    assert "resumed from step 4" in capsys.readouterr().out
+    assert "resumed from step 4" in capsys.readouterr().err
     wc = _weights(tmp_path / "c")
     for k in wa:
         assert np.array_equal(wa[k], wc[k]), f"{k} differs after resume"

@@ -46,6 +46,7 @@ def add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
             default = f.default
             typ = f.type if isinstance(f.type, str) else str(f.type)
             help_text = f.metadata["help"] + ("" if default is None else f" (default: {default})")
+            help_text = help_text.replace("%", "%%")  # argparse %-formats help strings ("20%" crashed --help)
             kwargs: Dict[str, Any] = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS, "help": help_text}
             if "bool" in typ:
                 kwargs["action"] = argparse.BooleanOptionalAction

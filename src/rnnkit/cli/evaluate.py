@@ -28,7 +28,7 @@ Score a checkpoint of any task on data; the task is read from the checkpoint:
 # CLI option -> the predictor's evaluate() keyword
 KEYWORDS = {"data": "data", "split": "split", "baseline": "baseline", "text_col": "text_col",
             "label_col": "label_col", "no_header": "header", "beam": "beam", "length_penalty": "length_penalty",
-            "batch_size": "batch_size", "max_len": "max_len", "words": "words", "fsdd_mode": "fsdd_mode",
+            "batch_size": "batch_size", "max_len": "max_len", "no_repeat_ngram": "no_repeat_ngram", "words": "words", "fsdd_mode": "fsdd_mode",
             "season": "season", "arima": "arima"}
 
 
@@ -60,6 +60,8 @@ def register(sub) -> None:
                      help="sentences decoded together (default: 64)")
     s2s.add_argument("--max-len", type=positive_int("--max-len"), default=None,
                      help="longest translation in subwords (default: 2 x source + 10)")
+    s2s.add_argument("--no-repeat-ngram", type=positive_int("--no-repeat-ngram"), default=None, metavar="N",
+                     help="never repeat an n-gram of N subwords (default: off)")
     asr = p.add_argument_group("asr checkpoints")
     asr.add_argument("--words", default=None, metavar="train|FILE",
                      help="the beam may only spell these words: 'train' or a file of words")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Interrupted
 from .common import Parser, add_config_flags, overrides_from
 
 TASK_HELP = {
@@ -28,7 +29,10 @@ def register(sub) -> None:
         tp.add_argument("--config", metavar="FILE.yaml", help="YAML with task/model/data/optim/run sections")
         tp.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
         tp.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
-        tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+        tp.add_argument("--no-progress", action="store_true",
+                        help="no progress bar: one log line every --log-every steps instead (also when stderr is not a terminal)")
+        tp.add_argument("--print-config", action="store_true",
+                        help="print the merged configuration (defaults < --config < flags) as YAML and exit without training")
         add_config_flags(tp, task)
         tp.set_defaults(func=cmd_train)
 
@@ -44,18 +48,36 @@ def cmd_train(args) -> int:
     if args.resume:
         given = {sec: {**yaml_values.get(sec, {}), **overrides.get(sec, {})} for sec in ("model", "data", "optim")}
         _refuse_contradictions(args.resume, given)
+    if args.print_config:
+        import yaml
+
+        if args.resume:
+            _adopt_checkpoint_sections(cfg, args.resume)
+        sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+        return 0
     if cfg.run.engine == "numpy":
         from ..training.numpy_engine import train_numpy as train  # never imports torch
     else:
         from ..training.run import train
 
-    summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    try:
+        summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
+    except Interrupted as e:
+        raise Interrupted(f"{e}; continue with: {resume_command(args, cfg, cfg.run.out or args.resume)}") from None
     if summary.get("interrupted"):
         print(f"stopped by {summary['interrupted']} at step {summary['global_step']}; checkpoint saved in "
-              f"{summary['out']}; continue with: rnnkit train {cfg.task} --resume {summary['out']}")
+              f"{summary['out']}; continue with: {resume_command(args, cfg, summary['out'])}")
         return 0
     m = summary.get("metrics", {})
-    line = f"done: step {summary['global_step']}, checkpoint {summary['out']}"
+    if summary.get("stopped_early"):
+        best = Path(summary["out"]) / "checkpoints" / "best"
+        print(f"rnnkit: {summary['stopped_early']}; "
+              + (f"the best weights are in {best}" if cfg.run.keep_best else
+                 "the checkpoint holds the last weights (--keep-best also keeps the best ones)"),
+              file=sys.stderr, flush=True)
+    # the result goes to stdout (the progress and notes above went to stderr)
+    stopped = " (stopped early)" if summary.get("stopped_early") else ""
+    line = f"done: step {summary['global_step']}{stopped}, checkpoint {summary['out']}"
     if m.get("val_wer") is not None:  # asr
         line += f", val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}"
         line += f", CTC loss {m['val_loss']:.4f}" if "val_loss" in m else ""
@@ -72,6 +94,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+def resume_command(args, cfg, out) -> str:
+    """A command that continues the run in ``out``: the same --config, budget and engine
+    (the model, data and optimizer settings come from the checkpoint)."""
+    import shlex
+
+    words = ["rnnkit", "train", cfg.task, "--resume", str(out)]
+    if args.config:
+        words += ["--config", args.config]
+    if cfg.run.max_steps is not None:
+        words += ["--max-steps", str(cfg.run.max_steps)]
+    if cfg.run.max_time is not None:
+        words += ["--max-time", f"{cfg.run.max_time:g}"]
+    if cfg.run.engine != "torch":
+        words += ["--engine", cfg.run.engine]
+    return shlex.join(words)
 
 
 def _refuse_contradictions(resume: str, overrides) -> None:
@@ -93,3 +130,13 @@ def _refuse_contradictions(resume: str, overrides) -> None:
             if old is not None and value != old and not (isinstance(old, float) and value == float(old)):
                 raise ConfigError(f"{resume}: {flags[section][name]} {value} contradicts the checkpoint "
                                   f"({old}); drop the flag to resume, or start a new run")
+
+
+def _adopt_checkpoint_sections(cfg, resume: str) -> None:
+    """On --resume the checkpoint's model/data/optim sections rule (as training would use them)."""
+    from .. import checkpoint as ckpt_io
+
+    saved = ckpt_io.read_config(Path(resume)).get("train", {})
+    for section in ("model", "data", "optim"):
+        if section in saved:
+            setattr(cfg, section, type(getattr(cfg, section))(**saved[section]))

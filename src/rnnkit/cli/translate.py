@@ -36,6 +36,8 @@ def add_decoding_flags(p) -> None:
                    help="GNMT length penalty alpha of beam search; 0 = raw log-probability (default: 0.6)")
     p.add_argument("--max-len", type=positive_int("--max-len"), default=None,
                    help="longest translation in subwords (default: 2 x the source length + 10)")
+    p.add_argument("--no-repeat-ngram", type=bounded("--no-repeat-ngram", int, 0), default=0, metavar="N",
+                   help="never repeat an n-gram of N subwords (stops loops like 'Zwei Zwei Zwei'); 0 = off (default)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64,
                    help="sentences decoded together (default: 64)")
 
@@ -72,7 +74,8 @@ def cmd_translate(args) -> int:
     set_threads(args.threads)
     texts = df[col].tolist()
     out: list = []
-    kw = dict(beam=args.beam, max_len=args.max_len, length_penalty=args.length_penalty, batch_size=args.batch_size)
+    kw = dict(beam=args.beam, max_len=args.max_len, length_penalty=args.length_penalty, batch_size=args.batch_size,
+              no_repeat_ngram=args.no_repeat_ngram)
 
     def work(idx):
         done = model.translate([texts[i] for i in idx], **kw)

@@ -6,47 +6,20 @@ and the hidden state can be carried (detached) from one batch to the next::
 
     stream 0: [w0 | w1 | w2 | ...]        batch i = rows (stream b, window i), shape (B, T)
     stream 1: [w0 | w1 | w2 | ...]
+
+The layout itself lives in ``rnnkit.reference.streams`` (NumPy only, so the reference
+trainer uses the very same one); this module is where the data side finds it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator, Tuple
 
 import numpy as np
 
+from ..reference.streams import StreamLayout  # the one layout (NumPy only), shared by every engine
 
-@dataclass(frozen=True)
-class StreamLayout:
-    """How ``n_tokens`` ids split into ``n_streams`` streams of windows of ``seq_len``."""
-
-    n_tokens: int
-    n_streams: int
-    seq_len: int
-    drop_last: bool = True  # training: full windows only; evaluation keeps a short last one
-
-    @property
-    def stream_len(self) -> int:
-        """Inputs per stream (each stream needs one extra id for the last target)."""
-        return (self.n_tokens - 1) // self.n_streams
-
-    @property
-    def n_windows(self) -> int:
-        if self.drop_last:
-            return self.stream_len // self.seq_len
-        return -(-self.stream_len // self.seq_len)
-
-    def window(self, ids: np.ndarray, index: int, streams: slice = slice(None)) -> Tuple[np.ndarray, np.ndarray]:
-        """Inputs and targets (B, T) of window ``index`` (int64)."""
-        S, T = self.stream_len, self.seq_len
-        start = index * T
-        t = min(T, S - start)
-        starts = np.arange(self.n_streams)[streams] * S + start  # (B,)
-        rows = np.asarray(ids[starts[:, None] + np.arange(t + 1)[None, :]], dtype=np.int64)  # (B, t+1)
-        return rows[:, :-1], rows[:, 1:]
-
-    def tokens_per_pass(self) -> int:
-        return self.n_streams * (self.n_windows * self.seq_len if self.drop_last else self.stream_len)
+__all__ = ["StreamLayout", "iter_windows"]
 
 
 def iter_windows(ids: np.ndarray, layout: StreamLayout) -> Iterator[Tuple[np.ndarray, np.ndarray]]:

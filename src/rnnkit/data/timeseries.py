@@ -102,9 +102,36 @@ class Spec:
         return dict(self.__dict__)
 
 
+def preset_defaults(d: Dict[str, Any]) -> Dict[str, Any]:
+    """The named data set's defaults that still apply next to the fields given in ``d``.
+
+    A given field overrides the preset's value, and takes the preset's related choices with
+    it, so that only two *given* fields can contradict each other: a given ``--target`` or
+    ``--event`` replaces the preset's target role (its target, event, wide format and the
+    horizon that went with it), a given ``--group`` its wide format (and ``--wide`` its
+    group), and the preset's covariates lose the columns given another role.
+    """
+    preset = dict(PRESETS.get(d.get("data") or "", {}))
+    given = {k for k, v in d.items() if v is not None}
+    if given & {"target", "event"}:
+        for key in ("target", "event", "wide", "horizon"):
+            if key not in given:
+                preset.pop(key, None)
+    if "group" in given and "wide" not in given:
+        preset.pop("wide", None)
+    if d.get("wide") and "group" not in given:
+        preset.pop("group", None)
+    if "covariates" not in given and preset.get("covariates"):
+        taken = set(split_list(d.get("target"))) | {d.get("time"), d.get("group")}
+        if d.get("event") and parse_event(d["event"])[1] is None:
+            taken.add(d["event"].strip())  # a yes/no column; a threshold's column stays an input
+        preset["covariates"] = ",".join(c for c in split_list(preset["covariates"]) if c not in taken)
+    return preset
+
+
 def resolve_spec(d: Dict[str, Any]) -> Spec:
     """A :class:`Spec` from a data-config dict (``None`` fields take the named data set's preset)."""
-    preset = PRESETS.get(d.get("data") or "", {})
+    preset = preset_defaults(d)
 
     def pick(key, default=None):
         v = d.get(key)

@@ -20,7 +20,10 @@ non-finite), with clipping training stays stable. Per step: the loss, the global
 norm before and after clipping, and whether clipping fired.
 
 **checkpoint** (:func:`checkpoint_flow`). ||dL/dh_t|| of a trained model on real data
-(``rnnkit diagnose gradients CKPT --data ...``): charlm checkpoints read windows of text.
+(``rnnkit diagnose gradients CKPT --data ...``): charlm checkpoints read windows of text
+(:data:`PROBES`); the other tasks' probes come from their training recipes' validation
+batches (``rnnkit.training.probe``, passed in as ``load_probe``: this layer never imports
+training).
 """
 
 from __future__ import annotations
@@ -212,33 +215,47 @@ def exploding_experiment(cell: str = "rnn", radius: float = 2.0, seq_len: int = 
             "runs": runs}
 
 
-def plot_exploding(result: Dict[str, Any], path) -> str:
+MODE_COLORS = {"none": "C3", "norm": "C0", "value": "C2"}  # one colour per method, in both panels
+
+
+def exploding_figure(result: Dict[str, Any]):
+    """Loss (left) and global gradient norm (right) per method; each method keeps its colour in
+    both panels (before clipping solid, after dashed) and one legend sits below the panels,
+    off the data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     s = result["setup"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
     labels = {"none": "no clipping", "norm": f"norm clipping ({s['clip_norm']})",
               "value": f"value clipping ({s['clip_value']})"}
     for mode, r in result["runs"].items():
-        lab = labels[mode] + (" - diverged" if r["diverged"] else "")
-        a1.plot(r["loss"], label=lab)
-        a2.plot(r["grad_norm"], label=labels[mode] + " (before)")
+        color = MODE_COLORS[mode]
+        a1.plot(r["loss"], color=color, label=labels[mode] + (" - diverged" if r["diverged"] else ""))
+        a2.plot(r["grad_norm"], color=color, label=f"_{mode} before")
         if mode != "none":
-            a2.plot(r["grad_norm_clipped"], ls="--", label=labels[mode] + " (after)")
+            a2.plot(r["grad_norm_clipped"], color=color, ls="--", label=f"_{mode} after")
     if "baseline" in s:
         a1.axhline(s["baseline"], color="k", ls=":", lw=1, label="trivial baseline 1/6")
     a1.set_yscale("log"), a2.set_yscale("log")
     a1.set_xlabel("step"), a2.set_xlabel("step")
     a1.set_ylabel("training loss (MSE)" if "baseline" in s else "training loss"), a2.set_ylabel("global gradient norm")
-    a1.legend(fontsize=8), a2.legend(fontsize=7)
+    handles, names = a1.get_legend_handles_labels()
+    handles += [Line2D([], [], color="gray"), Line2D([], [], color="gray", ls="--")]
+    names += ["gradient norm before clipping", "after clipping"]
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8, frameon=False)
     scaled = "as trained" if s.get("radius") is None else f"W_hh scaled to spectral radius {s['radius']}"
     what = f"{s['checkpoint']} ({s['cell']}) on {s['data']}" if "checkpoint" in s else f"{s['cell']}, H={s['hidden']}"
     fig.suptitle(f"{what}, {scaled}, T={s['seq_len']}, {s['optimizer']}", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    return fig
+
+
+def plot_exploding(result: Dict[str, Any], path) -> str:
+    return _save(exploding_figure(result), path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,6 +277,7 @@ class Probe:
     loss_fn: Callable[[Tensor], Tensor]
     scope: str
     sample: Callable[[np.random.Generator], Tuple[Tensor, Optional[Tensor], Callable[[Tensor], Tensor]]]
+    loss_name: Optional[str] = None  # what loss_fn is, when not charlm's cross-entropy
 
 
 def _charlm_probe(ckpt, data: Optional[str], seq_len: int, batch_size: int, loss: str) -> Probe:
@@ -311,24 +329,32 @@ def _charlm_probe(ckpt, data: Optional[str], seq_len: int, batch_size: int, loss
 PROBES = {"charlm": _charlm_probe}
 
 
+ProbeLoader = Callable[..., Tuple[Any, Probe]]  # (path, data, seq_len, batch_size, loss) -> (ckpt, probe)
+
+
 def _load_probe(path, data, seq_len, batch_size, loss) -> Tuple[Any, Probe]:
     from pathlib import Path
 
     from .. import checkpoint as ckpt_io
-    from ..errors import ConfigError
 
     ckpt = ckpt_io.load_checkpoint(Path(path), expect_task=list(PROBES))
-    probe = PROBES[ckpt.config["task"]](ckpt, data, seq_len, batch_size, loss)
+    return ckpt, PROBES[ckpt.config["task"]](ckpt, data, seq_len, batch_size, loss)
+
+
+def _recurrent(path, loaded: Tuple[Any, Probe]) -> Tuple[Any, Probe]:
+    from ..errors import ConfigError
+
     try:
-        cell_name(probe.encoder)
+        cell_name(loaded[1].encoder)
     except TypeError as e:
         raise ConfigError(f"{path}: {e}") from None
-    return ckpt, probe
+    return loaded
 
 
 def exploding_checkpoint(path, data: Optional[str] = None, radius: Optional[float] = None, seq_len: int = 100,
                          batch_size: int = 16, steps: int = 50, lr: float = 0.05, clip_norm: float = 1.0,
-                         clip_value: float = 0.05, seed: int = 0, diverge_factor: float = 2.0) -> Dict[str, Any]:
+                         clip_value: float = 0.05, seed: int = 0, diverge_factor: float = 2.0,
+                         load_probe: ProbeLoader = _load_probe) -> Dict[str, Any]:
     """Continue training a checkpoint with plain SGD on its data without / with clipping.
 
     With ``radius``, every recurrent block W_h* is first rescaled to that spectral radius (the
@@ -337,7 +363,7 @@ def exploding_checkpoint(path, data: Optional[str] = None, radius: Optional[floa
     runs: Dict[str, Any] = {}
     setup: Dict[str, Any] = {}
     for mode in ("none", "norm", "value"):
-        ckpt, probe = _load_probe(path, data, seq_len, batch_size, "all")
+        ckpt, probe = _recurrent(path, load_probe(path, data, seq_len, batch_size, "all"))
         enc = probe.encoder
         if radius is not None:
             for k in range(enc.num_layers * enc.num_directions):
@@ -362,7 +388,7 @@ def exploding_checkpoint(path, data: Optional[str] = None, radius: Optional[floa
         runs[mode] = _summarise(rec, steps, diverge_factor)
         runs[mode]["spectral_radius_init"] = rho
         setup = {"checkpoint": str(path), "task": ckpt.config["task"], "data": probe.scope,
-                 "cell": cell_name(enc), "radius": radius, "seq_len": seq_len, "batch_size": batch_size,
+                 "cell": cell_name(enc), "radius": radius, "seq_len": int(probe.x.shape[1]), "batch_size": batch_size,
                  "steps": steps, "optimizer": f"SGD lr {lr}", "clip_norm": clip_norm, "clip_value": clip_value,
                  "diverge_factor": diverge_factor, "loss": "the task's loss on every step"}
     return {"setup": setup, "runs": runs}
@@ -399,15 +425,17 @@ def _summarise(rec: Dict[str, List[float]], steps: int, diverge_factor: float) -
 
 
 def checkpoint_flow(path, data: Optional[str] = None, seq_len: int = 200, batch_size: int = 16,
-                    loss: str = "last", lag: int = 60) -> Dict[str, Any]:
+                    loss: str = "last", lag: int = 60, load_probe: ProbeLoader = _load_probe) -> Dict[str, Any]:
     """Gradient flow, gate statistics and spectral radii of a trained checkpoint on real data."""
-    ckpt, probe = _load_probe(path, data, seq_len, batch_size, loss)
+    ckpt, probe = _recurrent(path, load_probe(path, data, seq_len, batch_size, loss))
     encoder, x, lengths, loss_fn, scope = probe.encoder, probe.x, probe.lengths, probe.loss_fn, probe.scope
     name = cell_name(encoder)
+    seq_len = int(x.shape[1])  # charlm: --seq-len; other tasks: the probe batch's padded length
     flow = gradient_flow(encoder, x, loss_fn, lengths=lengths)
     return {"setup": {"checkpoint": str(path), "task": ckpt.config["task"], "data": scope, "cell": name,
-                      "seq_len": seq_len, "batch_size": batch_size, "loss": "cross-entropy on every step" if loss == "all"
-                      else "cross-entropy on the last step", "lag": min(lag, seq_len - 1),
+                      "seq_len": seq_len, "batch_size": int(x.shape[0]), "loss": probe.loss_name or (
+                          "cross-entropy on every step" if loss == "all" else "cross-entropy on the last step"),
+                      "lag": min(lag, seq_len - 1),
                       "init": f"trained checkpoint (step {ckpt.config.get('global_step')})",
                       "norm": "||dL/dh_t||, Frobenius over batch and units"},
             "loss": flow.loss,

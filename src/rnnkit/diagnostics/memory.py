@@ -301,6 +301,12 @@ def select_budgets(quick: bool = False, families: Optional[str] = None, steps_sc
     return tuple(TaskBudget(b.family, b.T, max(1, int(round(b.steps * steps_scale))), b.lr) for b in budgets)
 
 
+def eval_interval(eval_every: int, steps: int, points: int = 10) -> int:
+    """Validate every ``eval_every`` steps, but often enough that a short run (``--steps-scale
+    0.2``, ``--quick``) still draws a curve of about ``points`` points, not a lone dot."""
+    return max(1, min(eval_every, -(-steps // points)))
+
+
 def _train_job(job: Tuple[TaskBudget, str, int, int, int, int, Optional[float], int],
                log: Optional[Callable[[str], None]] = None) -> RunResult:
     """One task x cell run; top-level so that a process pool can send it to a worker."""
@@ -309,7 +315,8 @@ def _train_job(job: Tuple[TaskBudget, str, int, int, int, int, Optional[float], 
     task = make_task(b.family, b.T, seed=seed)
     target = count_params("lstm", task.input_size, reference_hidden, task.output_size)
     hidden = matched_hidden(cell, target, task.input_size, task.output_size)
-    return train_cell(task, cell, hidden, b.steps, batch_size, b.lr, clip_norm, min(eval_every, b.steps), seed, log)
+    return train_cell(task, cell, hidden, b.steps, batch_size, b.lr, clip_norm, eval_interval(eval_every, b.steps),
+                      seed, log)
 
 
 def run_benchmark(budgets: Sequence[TaskBudget], cells: Sequence[str] = CELLS, reference_hidden: int = 64,
@@ -405,11 +412,11 @@ def plot_curves(payload: Dict[str, object], out_dir) -> List[str]:
         for r in runs:
             if r["curve"]:
                 s, v = zip(*r["curve"])
-                ax.plot(s, v, label=f"{r['cell']} (H={r['hidden']}, {r['params']:,} params)")
+                ax.plot(s, v, marker="o", ms=2.5, label=f"{r['cell']} (H={r['hidden']}, {r['params']:,} params)")
         for r in payload.get("extended", []):
             if r["task"] == key and r["curve"]:
                 s, v = zip(*r["curve"])
-                ax.plot(s, v, ls=":", label=f"{r['cell']} alone, extended to {r['steps']:,} steps")
+                ax.plot(s, v, ls=":", marker="o", ms=2.5, label=f"{r['cell']} alone, extended to {r['steps']:,} steps")
         ax.axhline(runs[0]["baseline"], color="k", ls="--", lw=1, label="trivial baseline")
         ax.set_xlabel("training step")
         ax.set_ylabel(f"validation {runs[0]['metric']}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Optional, Sequence, Union
 
-from ..errors import CheckpointError, InputError
+from ..errors import InputError
 
 PathLike = Union[str, Path]
 
@@ -40,7 +40,7 @@ class Predictor:
         try:
             return cls(ckpt.config, cls.torch_net(ckpt.config, ckpt.weights, device, str(path)), path=path)
         except (KeyError, TypeError, AttributeError) as e:  # a config.json without what its task writes
-            raise config_error(str(path), ckpt.config, e) from None
+            raise ckpt_io.config_error(str(path), ckpt.config, e) from None
 
     @classmethod
     def from_modules(cls, config: Dict[str, Any], encoder: Any, task: Any) -> "Predictor":
@@ -81,15 +81,6 @@ class Predictor:
     def describe(self, result: Dict[str, Any]) -> str:
         """``evaluate()``'s result as the lines ``rnnkit evaluate`` prints."""
         return str(result)
-
-
-def config_error(where: str, config: Dict[str, Any], e: Exception) -> CheckpointError:
-    """The one-line error for a config.json that lacks or garbles what its task writes."""
-    if isinstance(e, KeyError):
-        return CheckpointError(f"{where}: config.json lacks {str(e)[:100]} that a {config.get('task')!r} checkpoint "
-                               "holds (corrupt or not written by rnnkit)")
-    return CheckpointError(f"{where}: config.json does not describe a {config.get('task')!r} model "
-                           f"({e.__class__.__name__}: {str(e)[:200]})")
 
 
 def set_threads(threads: Optional[int]) -> None:

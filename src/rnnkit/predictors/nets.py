@@ -59,7 +59,9 @@ class AsrNet(Protocol):
 
 class Seq2SeqNet(Protocol):
     def translate_ids(self, src_ids: Sequence[Sequence[int]], beam: int, alpha: float,
-                      max_len: Optional[int]) -> List[Any]:
+                      max_len: Optional[int], batch_size: int = 64, no_repeat_ngram: int = 0) -> List[Any]:
         """Source subword ids -> one hypothesis per sentence with ``.tokens`` (list of target
-        ids, no BOS/EOS), ``.score`` and ``.attention`` ((T_out, T_src) array, or None)."""
+        ids, no BOS/EOS), ``.score`` and ``.attention`` ((T_out, T_src) array, or None).
+        ``max_len`` (or 2 x each source length + 10) caps each sentence's tokens, EOS included;
+        ``no_repeat_ngram`` > 0 forbids repeating any n-gram of that size."""
         ...

@@ -35,7 +35,7 @@ class Seq2SeqPredictor(Predictor):
         self.tgt_vocab = self.src_vocab if d.get("shared_vocab") else SubwordVocab.from_json(d["tgt_vocab"])
 
     def hypotheses(self, texts: Sequence[str], beam: int = 5, max_len: Optional[int] = None,
-                   length_penalty: float = 0.6, batch_size: int = 64) -> List[Any]:
+                   length_penalty: float = 0.6, batch_size: int = 64, no_repeat_ngram: int = 0) -> List[Any]:
         """One hypothesis per text (``.tokens``, ``.score``, ``.attention``); an empty text gets
         an empty hypothesis (``None``)."""
         check_int("beam", beam, 1, MAX_BEAM)
@@ -43,22 +43,25 @@ class Seq2SeqPredictor(Predictor):
         check_float("length_penalty", length_penalty, 0.0, 10.0)
         if max_len is not None:
             check_int("max_len", max_len, 1, MAX_LEN)
+        check_int("no_repeat_ngram", no_repeat_ngram, 0, 16)
         ids = self.src_vocab.encode([t.strip() for t in texts])
         todo = [i for i, s in enumerate(ids) if s]
-        found = self.net.translate_ids([ids[i] for i in todo], beam, length_penalty, max_len, batch_size) if todo else []
+        found = (self.net.translate_ids([ids[i] for i in todo], beam, length_penalty, max_len, batch_size,
+                                        no_repeat_ngram) if todo else [])
         out: List[Any] = [None] * len(texts)
         for i, h in zip(todo, found):
             out[i] = h
         return out
 
     def translate(self, texts: Union[str, Sequence[str]], beam: int = 5, max_len: Optional[int] = None,
-                  length_penalty: float = 0.6, batch_size: int = 64, attention: bool = False
-                  ) -> Union[List[str], List[Dict[str, Any]]]:
+                  length_penalty: float = 0.6, batch_size: int = 64, attention: bool = False,
+                  no_repeat_ngram: int = 0) -> Union[List[str], List[Dict[str, Any]]]:
         """Detokenised translations of ``texts`` (empty texts translate to ``""``); with
         ``attention=True``, dicts ``{"translation", "source_pieces", "target_pieces", "attention"}``
-        where ``attention`` is the (target + EOS) x source matrix as lists."""
+        where ``attention`` is the (target + EOS) x source matrix as lists (no EOS row when the
+        translation was cut at its length limit)."""
         texts = as_texts(texts, allow_empty_text=True)
-        hyps = self.hypotheses(texts, beam, max_len, length_penalty, batch_size)
+        hyps = self.hypotheses(texts, beam, max_len, length_penalty, batch_size, no_repeat_ngram)
         out = [self.tgt_vocab.decode([h.tokens])[0] if h is not None else "" for h in hyps]
         if not attention:
             return out
@@ -83,7 +86,8 @@ class Seq2SeqPredictor(Predictor):
         return attention_figure(_as_array(h.attention), self.source_pieces(text), self.tgt_vocab.pieces(h.tokens))
 
     def evaluate(self, data: Optional[str] = None, split: Optional[str] = None, beam: int = 1,
-                 max_len: Optional[int] = None, length_penalty: float = 0.6, batch_size: int = 64) -> Dict[str, Any]:
+                 max_len: Optional[int] = None, length_penalty: float = 0.6, batch_size: int = 64,
+                 no_repeat_ngram: int = 0) -> Dict[str, Any]:
         """BLEU and chrF (sacrebleu, detokenised) on Multi30k or parallel files: ``evaluate --json``."""
         from ..data import parallel as pd
         from ..tasks.seq2seq_metrics import bleu_chrf
@@ -100,7 +104,7 @@ class Seq2SeqPredictor(Predictor):
                 raise ConfigError(f"--split {split} applies to multi30k; {data} is scored whole")
             pairs = pd.load_pairs(data)
         hyps = self.translate(pairs.src, beam=beam, max_len=max_len, length_penalty=length_penalty,
-                              batch_size=batch_size)
+                              batch_size=batch_size, no_repeat_ngram=no_repeat_ngram)
         scores = bleu_chrf(hyps, pairs.tgt)
         return {"checkpoint": str(self.path), "data": pairs.origin,
                 "decoding": "greedy" if beam == 1 else f"beam {beam}",

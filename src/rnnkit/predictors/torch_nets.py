@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import config_error
 from ..errors import CheckpointError
-from .base import config_error
 
 
 # ---------------------------------------------------------------------------------------
@@ -142,11 +142,11 @@ class TorchSeq2Seq:
 
     @torch.no_grad()
     def translate_ids(self, src_ids: Sequence[Sequence[int]], beam: int, alpha: float,
-                      max_len: Optional[int], batch_size: int = 64) -> List[Any]:
+                      max_len: Optional[int], batch_size: int = 64, no_repeat_ngram: int = 0) -> List[Any]:
         from ..tasks.seq2seq import translate_ids
 
         return translate_ids(self.encoder, self.task, src_ids, beam=beam, alpha=alpha, batch_size=batch_size,
-                             max_len=max_len)
+                             max_len=max_len, no_repeat_ngram=no_repeat_ngram)
 
 
 def make_net(config: Dict[str, Any], weights: Dict[str, np.ndarray], device: str = "cpu", where: str = "checkpoint"):

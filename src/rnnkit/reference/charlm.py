@@ -9,8 +9,8 @@ state carried across consecutive windows::
     z_t = W h_t + b                   (B, T, V)
     L   = mean_t -log softmax(z_t)[x_{t+1}]
 
-The token stream is cut into ``batch_size`` contiguous streams; step s reads window s of
-every stream, so row b of one batch continues row b of the previous one and the final state
+The token stream is cut into ``batch_size`` contiguous streams (``streams.StreamLayout``, the
+one layout of every engine); step s reads window s of every stream, so row b of one batch continues row b of the previous one and the final state
 is carried over (truncated BPTT: the gradient stops at the window boundary). After the last
 full window the streams start again from the beginning with a zero state.
 
@@ -32,14 +32,16 @@ import numpy as np
 from .base import Params
 from .ops import (cross_entropy_backward, cross_entropy_forward, embedding_backward,
                   embedding_forward, linear_backward, linear_forward)
-from .optim import Adam, clip_grad_norm, clip_grad_value
+from .optim import Adam, Optimizer, clip_grad_norm, clip_grad_value
 from .sequence import (RecurrentSpec, State, init_params, recurrent_backward, recurrent_forward,
                        spec_from_params)
+from .streams import StreamLayout
 
 EMBEDDING = "task.embedding.weight"
 HEAD_WEIGHT = "task.head.weight"
 HEAD_BIAS = "task.head.bias"
 ENCODER_PREFIX = "encoder."
+WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,59 +85,84 @@ def encoder_params(params: Params) -> Params:
 
 
 # ---------------------------------------------------------------------------------------------
-# one forward/backward pass
+# one forward/backward pass, one training step
+
+
+def _layer_state(state: Optional[State], k: int) -> Optional[State]:
+    """Layer k's part of a stacked (L, B, H) state (a tuple (h, c) for the LSTM)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return (state[0][k:k + 1], state[1][k:k + 1])
+    return state[k:k + 1]
 
 
 def loss_and_grads(params: Params, cell: str, ids: np.ndarray, targets: np.ndarray,
-                   state: Optional[State] = None, need_grads: bool = True
-                   ) -> Tuple[float, Optional[Params], State]:
-    """ids, targets (B, T) int -> (mean cross-entropy in nats, grads keyed like params, final state)."""
+                   state: Optional[State] = None, need_grads: bool = True, *, dropout: float = 0.0,
+                   rng: Optional[np.random.Generator] = None) -> Tuple[float, Optional[Params], State]:
+    """ids, targets (B, T) int -> (mean cross-entropy in nats, grads keyed like params, final state).
+
+    The layers run one at a time so that, with ``rng`` given and ``dropout`` > 0, inverted
+    dropout falls after every layer (between layers and before the head), as the torch model
+    applies it in training. The final state has the (L, B, H) layout of ``torch.nn.LSTM``.
+    """
     enc = encoder_params(params)
     spec = spec_from_params(_cell(cell), enc)
-    e, emb_cache = embedding_forward(ids, params[EMBEDDING])  # (B, T, E)
-    y, new_state, rec_cache = recurrent_forward(spec, enc, e, state)  # (B, T, H)
-    logits, lin_cache = linear_forward(y, params[HEAD_WEIGHT], params[HEAD_BIAS])  # (B, T, V)
+    x, emb_cache = embedding_forward(ids, params[EMBEDDING])  # (B, T, E)
+    caches, finals = [], []
+    for k in range(spec.num_layers):
+        layer = {f"{n}_l0": enc[f"{n}_l{k}"] for n in WEIGHT_NAMES}
+        layer_spec = RecurrentSpec(spec.cell, x.shape[-1], spec.hidden_size, 1)
+        y, final, cache = recurrent_forward(layer_spec, layer, x, _layer_state(state, k))  # (B, T, H)
+        mask = None
+        if rng is not None and dropout > 0:
+            keep = 1.0 - dropout
+            mask = ((rng.random(y.shape) < keep) / keep).astype(y.dtype)  # inverted dropout
+            y = y * mask
+        caches.append((cache, mask))
+        finals.append(final)
+        x = y
+    logits, lin_cache = linear_forward(x, params[HEAD_WEIGHT], params[HEAD_BIAS])  # (B, T, V)
     loss, ce_cache = cross_entropy_forward(logits, targets)
+    if isinstance(finals[0], tuple):
+        new_state: State = tuple(np.concatenate([f[i] for f in finals], 0) for i in range(2))  # (L, B, H)
+    else:
+        new_state = np.concatenate(finals, 0)  # (L, B, H)
     if not need_grads:
         return loss, None, new_state
-    dlogits = cross_entropy_backward(1.0, ce_cache)  # (B, T, V)
-    dy, dW, db = linear_backward(dlogits, lin_cache)  # (B, T, H)
-    de, _, denc, _ = recurrent_backward(dy, None, rec_cache)  # (B, T, E); truncated: drop dstate0
-    grads = {EMBEDDING: embedding_backward(de, emb_cache)}
-    grads.update({ENCODER_PREFIX + n: g for n, g in denc.items()})
-    grads[HEAD_WEIGHT], grads[HEAD_BIAS] = dW, db
-    return loss, grads, new_state
+    dy, dW, db = linear_backward(cross_entropy_backward(1.0, ce_cache), lin_cache)  # (B, T, H)
+    grads = {HEAD_WEIGHT: dW, HEAD_BIAS: db}
+    for k in reversed(range(spec.num_layers)):
+        cache, mask = caches[k]
+        if mask is not None:
+            dy = dy * mask
+        dy, _, g, _ = recurrent_backward(dy, None, cache)  # truncated BPTT: no dL/d(initial state)
+        grads.update({f"{ENCODER_PREFIX}{n}_l{k}": g[f"{n}_l0"] for n in WEIGHT_NAMES})
+    grads[EMBEDDING] = embedding_backward(dy, emb_cache)  # (B, T, E) -> (V, E)
+    order = [EMBEDDING] + [f"{ENCODER_PREFIX}{n}_l{k}" for k in range(spec.num_layers) for n in WEIGHT_NAMES]
+    return loss, {n: grads[n] for n in order + [HEAD_WEIGHT, HEAD_BIAS]}, new_state  # init_charlm's order
 
 
-# ---------------------------------------------------------------------------------------------
-# data: contiguous streams, consecutive windows
+def train_step(params: Params, cell: str, optimizer: Optimizer, ids: np.ndarray, targets: np.ndarray,
+               state: Optional[State] = None, *, clip_norm: Optional[float] = None,
+               clip_value: Optional[float] = None, dropout: float = 0.0,
+               rng: Optional[np.random.Generator] = None) -> Tuple[float, Optional[State], bool]:
+    """Forward, backward, clip, update: one optimizer step on one window (B, T).
 
-
-class Streams:
-    """Cut ``tokens`` into ``batch_size`` contiguous streams read ``seq_len`` tokens at a time.
-
-    The same layout as ``rnnkit.data.streams.StreamLayout`` (full windows only), so a window
-    index means the same position in both engines. ``tokens`` may be a memory map: windows are
-    read on demand.
+    Returns (loss, state to carry, finite). A non-finite loss or gradient skips the update
+    and returns no state to carry (the next window starts from zeros) and ``finite`` False.
+    Clipping by value, then by norm, whichever is given; ``optimizer.lr`` is used as set.
     """
-
-    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int) -> None:
-        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
-            raise ValueError("tokens must be a 1-D integer array of token ids")
-        self.tokens, self.batch_size, self.seq_len = tokens, batch_size, seq_len
-        self.stream_len = (len(tokens) - 1) // batch_size  # inputs per stream
-        self.windows = self.stream_len // seq_len
-        if self.windows < 1:
-            raise ValueError(f"{len(tokens)} tokens are too few for batch_size={batch_size} x "
-                             f"seq_len={seq_len} (need more than {batch_size * seq_len})")
-
-    def window(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Window ``index`` (taken modulo the number of windows) -> ids, targets (B, T) int64."""
-        start = (index % self.windows) * self.seq_len
-        starts = np.arange(self.batch_size) * self.stream_len + start  # (B,)
-        rows = np.asarray(self.tokens[starts[:, None] + np.arange(self.seq_len + 1)[None, :]],
-                          dtype=np.int64)  # (B, T + 1)
-        return rows[:, :-1], rows[:, 1:]
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are caught just below
+        loss, grads, new_state = loss_and_grads(params, cell, ids, targets, state, dropout=dropout, rng=rng)
+    if not (math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
+        return loss, None, False
+    if clip_value is not None:
+        clip_grad_value(grads, clip_value)
+    if clip_norm is not None:
+        clip_grad_norm(grads, clip_norm)
+    optimizer.step(grads)
+    return loss, new_state, True
 
 
 def unigram_entropy(tokens: np.ndarray, vocab_size: Optional[int] = None) -> float:
@@ -145,15 +172,19 @@ def unigram_entropy(tokens: np.ndarray, vocab_size: Optional[int] = None) -> flo
     return float(-(p * np.log(p)).sum())
 
 
-def evaluate(params: Params, cell: str, tokens: np.ndarray, batch_size: int = 16, seq_len: int = 64) -> float:
-    """Mean cross-entropy (nats per token) over every full window, carrying the state."""
-    data = Streams(np.asarray(tokens), batch_size, seq_len)
-    state, total = None, 0.0
-    for w in range(data.windows):
-        ids, targets = data.window(w)
+def evaluate(params: Params, cell: str, tokens: np.ndarray, batch_size: int = 16, seq_len: int = 64,
+             drop_last: bool = True, max_windows: Optional[int] = None) -> float:
+    """Mean cross-entropy (nats per token) over the windows of ``batch_size`` streams, carrying
+    the state; ``drop_last=False`` also scores the short last window (as ``rnnkit evaluate``)."""
+    layout = StreamLayout(len(tokens), batch_size, seq_len, drop_last=drop_last)
+    windows = layout.n_windows if max_windows is None else min(max_windows, layout.n_windows)
+    state, total, count = None, 0.0, 0
+    for w in range(windows):
+        ids, targets = layout.window(tokens, w)
         loss, _, state = loss_and_grads(params, cell, ids, targets, state, need_grads=False)
-        total += loss
-    return total / data.windows
+        total += loss * targets.size
+        count += targets.size
+    return total / max(count, 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,9 +194,10 @@ def evaluate(params: Params, cell: str, tokens: np.ndarray, batch_size: int = 16
 class CharLMTrainer:
     """Holds everything a run needs to continue: parameters, Adam, data position, carried state.
 
-    ``step()`` trains on the next window; ``state_dict()``/``load_state_dict()`` give the flat
-    arrays (optimizer buffers under ``optim.``, carried state under ``carry.``, ``window``) of
-    an exact resume.
+    ``step()`` trains on the next window (:func:`train_step`); ``state_dict()``/
+    ``load_state_dict()`` give the flat arrays (optimizer buffers under ``optim.``, carried
+    state under ``carry.``, ``window``) of an exact resume. The windows are those of
+    :class:`~rnnkit.reference.streams.StreamLayout` (full windows only), taken in a loop.
     """
 
     def __init__(self, tokens: np.ndarray, vocab_size: int, *, cell: str = "lstm",
@@ -175,10 +207,15 @@ class CharLMTrainer:
                  clip_norm: Optional[float] = 1.0, clip_value: Optional[float] = None,
                  seed: int = 0, dtype=np.float32, params: Optional[Params] = None) -> None:
         tokens = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
+        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
+            raise ValueError("tokens must be a 1-D integer array of token ids")
         if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
             raise ValueError(f"token ids must lie in [0, {vocab_size})")
-        self.cell, self.clip_norm, self.clip_value = cell, clip_norm, clip_value
-        self.data = Streams(tokens, batch_size, seq_len)
+        self.layout = StreamLayout(len(tokens), batch_size, seq_len)
+        if self.layout.n_windows < 1:
+            raise ValueError(f"{len(tokens)} tokens are too few for batch_size={batch_size} x "
+                             f"seq_len={seq_len} (need more than {batch_size * seq_len})")
+        self.tokens, self.cell, self.clip_norm, self.clip_value = tokens, cell, clip_norm, clip_value
         if params is None:
             params = init_charlm(vocab_size, cell, embedding_dim, hidden_size, num_layers,
                                  np.random.default_rng(seed), dtype)
@@ -191,15 +228,12 @@ class CharLMTrainer:
 
     def step(self) -> float:
         """One Adam step on the next window of every stream; returns its mean loss (nats)."""
-        if self.window % self.data.windows == 0:
+        index = self.window % self.layout.n_windows
+        if index == 0:
             self.carry = None  # a new pass over the streams starts from a zero state
-        ids, targets = self.data.window(self.window)
-        loss, grads, self.carry = loss_and_grads(self.params, self.cell, ids, targets, self.carry)
-        if self.clip_value is not None:
-            clip_grad_value(grads, self.clip_value)
-        if self.clip_norm is not None:
-            clip_grad_norm(grads, self.clip_norm)
-        self.optimizer.step(grads)
+        ids, targets = self.layout.window(self.tokens, index)
+        loss, self.carry, _ = train_step(self.params, self.cell, self.optimizer, ids, targets, self.carry,
+                                         clip_norm=self.clip_norm, clip_value=self.clip_value)
         self.window += 1
         return loss
 

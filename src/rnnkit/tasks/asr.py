@@ -86,6 +86,7 @@ class ASRTask(nn.Module):
 
     name = "asr"
     stream = False  # utterances are independent
+    rate_unit = "utterances"  # training speed is reported in loss()'s "utterances" per second
 
     def __init__(self, n_mels: int, n_units: int, encoder_size: int, channels: int = 32,
                  subsample: int = 4, dropout: float = 0.0) -> None:
@@ -112,7 +113,7 @@ class ASRTask(nn.Module):
         loss = F.ctc_loss(lp.transpose(0, 1), targets, lengths, label_lengths, blank=0,
                           reduction="sum", zero_infinity=True)
         n = int(label_lengths.sum())
-        return loss / max(n, 1), {"tokens": float(n)}
+        return loss / max(n, 1), {"tokens": float(n), "utterances": float(y.shape[0])}
 
 
 def ctc_min_frames(ids: Sequence[int]) -> int:

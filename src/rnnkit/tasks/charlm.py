@@ -34,6 +34,7 @@ class CharLMTask(nn.Module):
     name = "charlm"
     stream = True  # batches continue each other: the training loop may carry the state
     loss_in_bits = True  # validation also reports bits per character
+    rate_unit = "tokens"  # training speed is reported in loss()'s "tokens" per second
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder_size: int,
                  dropout: float = 0.0, tie_weights: bool = False) -> None:

@@ -39,6 +39,7 @@ HEADS = ("point", "gaussian", "quantile")
 class ForecastTask(nn.Module):
     name = "forecast"
     stream = False  # independent windows: never carry state between batches
+    rate_unit = "windows"  # training speed is reported in loss()'s "windows" per second
 
     def __init__(self, input_size: int, encoder_size: int, horizon: int, n_targets: int, head: str = "point",
                  loss: str = "mse", quantiles: Sequence[float] = (0.1, 0.5, 0.9), skip_index: Sequence[int] = (),
@@ -87,7 +88,8 @@ class ForecastTask(nn.Module):
         out = self.raw(y, batch["x"])
         if self.kind == "event":
             target = batch["event"]
-            return F.binary_cross_entropy_with_logits(out, target), {"tokens": float(target.numel())}
+            return F.binary_cross_entropy_with_logits(out, target), {"tokens": float(target.numel()),
+                                                                     "windows": float(y.shape[0])}
         target = batch["y"]  # (B, H, K)
         if self.autoregressive:
             target = target[:, :1]  # a one-step model; rolled out at prediction time
@@ -101,7 +103,7 @@ class ForecastTask(nn.Module):
             taus = torch.tensor(self.quantiles, dtype=out.dtype, device=out.device)
             e = target[..., None] - out  # (B, H, K, Q)
             loss = torch.maximum(taus * e, (taus - 1) * e).mean()
-        return loss, {"tokens": float(target.numel())}
+        return loss, {"tokens": float(target.numel()), "windows": float(y.shape[0])}
 
     @torch.no_grad()
     def predict(self, y: Tensor, x: Tensor, levels: Sequence[float] = (0.1, 0.5, 0.9)) -> Dict[str, np.ndarray]:

@@ -42,6 +42,7 @@ class SentimentTask(nn.Module):
 
     name = "sentiment"
     stream = False  # independent examples: no state carried between batches
+    rate_unit = "texts"  # training speed is reported in loss()'s "texts" per second
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder_size: int, n_classes: int,
                  pooling: str = "max", bidirectional: bool = False, dropout: float = 0.0,
@@ -115,7 +116,8 @@ class SentimentTask(nn.Module):
         loss = F.cross_entropy(logits, batch["y"])
         correct = (logits.argmax(-1) == batch["y"]).sum().item()
         # "tokens" weighs the logged loss: here it counts examples
-        return loss, {"tokens": float(batch["y"].numel()), "correct": float(correct)}
+        n = float(batch["y"].numel())
+        return loss, {"tokens": n, "texts": n, "correct": float(correct)}
 
 
 def build(model_cfg: dict, vocab_size: int, n_classes: int) -> Tuple[Encoder, SentimentTask]:

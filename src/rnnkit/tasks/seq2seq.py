@@ -100,6 +100,7 @@ class Seq2SeqTask(nn.Module):
 
     name = "seq2seq"
     stream = False  # independent sentence pairs: never carry state across batches
+    rate_unit = "sentences"  # training speed is reported in loss()'s "sentences" (pairs) per second
 
     def __init__(self, src_vocab: int, tgt_vocab: int, embedding_dim: int, encoder_size: int,
                  decoder: str = "lstm", decoder_hidden: int = 512, decoder_layers: int = 1,
@@ -158,7 +159,8 @@ class Seq2SeqTask(nn.Module):
         target = batch["tgt_out"]  # (B, T), PAD past the true length
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                ignore_index=PAD, label_smoothing=self.label_smoothing)
-        return loss, {"tokens": float((target != PAD).sum()), "teacher_forcing": ratio}
+        return loss, {"tokens": float((target != PAD).sum()), "sentences": float(y.shape[0]),
+                      "teacher_forcing": ratio}
 
     # -- pieces ----------------------------------------------------------------------------
     def memory(self, y: Tensor, src_len: Tensor) -> Memory:
@@ -262,13 +264,38 @@ def never_special(logp: Tensor) -> Tensor:
     return logp
 
 
-def default_max_len(src_len: Tensor) -> int:
-    return int(src_len.max()) * 2 + 10
+def length_limits(src_len: Tensor, max_len: Optional[int]) -> Tensor:
+    """Most target tokens (EOS included) per sentence: ``max_len``, or 2 x its own source
+    length + 10, so a sentence decodes the same whatever else shares its batch."""
+    return torch.full_like(src_len, max_len) if max_len else src_len * 2 + 10
+
+
+def ban_repeats(logp: Tensor, hist: Tensor, n: int) -> Tensor:
+    """Forbid (log p = -inf) every token that would repeat an n-gram already in a row's
+    history ``hist: (N, t)`` (the no-repeat-ngram rule of fairseq / Hugging Face)."""
+    if n <= 0 or hist.shape[1] < n - 1:
+        return logp
+    logp = logp.clone()
+    rows = hist.tolist()
+    for r, h in enumerate(rows):
+        prefix = tuple(h[len(h) - n + 1:]) if n > 1 else ()
+        banned = {h[i + n - 1] for i in range(len(h) - n + 1) if tuple(h[i:i + n - 1]) == prefix}
+        if banned:
+            logp[r, list(banned)] = float("-inf")
+    return logp
+
+
+def _cut(seq: List[int]) -> int:
+    """Length of a hypothesis: up to its EOS, or the PAD that fills a row stopped at its limit."""
+    for i, t in enumerate(seq):
+        if t in (EOS, PAD):
+            return i
+    return len(seq)
 
 
 @torch.no_grad()
 def greedy(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor,
-           max_len: Optional[int] = None) -> List[Hypothesis]:
+           max_len: Optional[int] = None, no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Batched greedy decoding, carrying the decoder state."""
     encoder.eval(), task.eval()
     mem = _encode(encoder, task, src, src_len)
@@ -276,16 +303,19 @@ def greedy(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor,
     state, prev_a = task.initial_state(mem), None
     tok = torch.full((B,), BOS, dtype=torch.long, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    limit = length_limits(src_len, max_len).to(src.device)
     toks, scores, weights = [], torch.zeros(B, device=src.device), []
-    for _ in range(max_len or default_max_len(src_len)):
+    for step in range(int(limit.max())):
         logits, state, prev_a, w = task.step(tok, state, prev_a, mem)
         logp = never_special(torch.log_softmax(logits.float(), -1))
+        if no_repeat_ngram and toks:
+            logp = ban_repeats(logp, torch.stack(toks, 1), no_repeat_ngram)
         tok = logp.argmax(-1)
         scores += torch.where(done, torch.zeros_like(scores), logp.gather(1, tok[:, None])[:, 0])
         tok = torch.where(done, torch.full_like(tok, PAD), tok)
         toks.append(tok)
         weights.append(w)
-        done |= tok == EOS
+        done |= (tok == EOS) | (step + 1 >= limit)
         if bool(done.all()):
             break
     T = torch.stack(toks, 1).tolist()
@@ -293,7 +323,7 @@ def greedy(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor,
     out = []
     for b in range(B):
         seq = T[b]
-        n = seq.index(EOS) if EOS in seq else len(seq)
+        n = _cut(seq)
         out.append(Hypothesis(seq[:n], float(scores[b]), W[b, :n + 1, :int(src_len[b])].cpu()))
     return out
 
@@ -305,7 +335,7 @@ def length_penalty(length: Tensor, alpha: float) -> Tensor:
 
 @torch.no_grad()
 def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tensor, beam: int = 5,
-                alpha: float = 0.6, max_len: Optional[int] = None) -> List[Hypothesis]:
+                alpha: float = 0.6, max_len: Optional[int] = None, no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Batched beam search: B sentences x K hypotheses decoded together as N = B*K rows.
 
     Each step extends every live hypothesis by every token, ranks the K*V candidates of a
@@ -314,7 +344,7 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
     and the histories by the chosen parents: the state is carried, never recomputed.
     """
     if beam == 1:
-        return greedy(encoder, task, src, src_len, max_len)
+        return greedy(encoder, task, src, src_len, max_len, no_repeat_ngram)
     encoder.eval(), task.eval()
     B, K, dev = src.shape[0], beam, src.device
     mem = _encode(encoder, task, src, src_len)
@@ -331,9 +361,12 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
     hist = torch.zeros(N, 0, dtype=torch.long, device=dev)
     att = torch.zeros(N, 0, src.shape[1], device=dev)
     V = task.tgt_vocab
-    for _ in range(max_len or default_max_len(src_len)):
+    limit = length_limits(src_len, max_len).to(dev).index_select(0, rows)  # (N,)
+    for _ in range(int(limit.max())):
         logits, state, prev_a, w = task.step(tok, state, prev_a, mem)
         logp = never_special(torch.log_softmax(logits.float(), -1))  # (N, V)
+        if no_repeat_ngram:
+            logp = ban_repeats(logp, hist, no_repeat_ngram)
         # a finished hypothesis may only "continue" with PAD at no cost (it stays as it is)
         fin_row = torch.full((V,), float("-inf"), device=dev)
         fin_row[PAD] = 0.0
@@ -348,7 +381,7 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
         score = cand.view(B, K * V).gather(1, idx)  # raw scores of the survivors
         length = new_len.index_select(0, parent)
         was_finished = finished.index_select(0, parent)
-        finished = was_finished | (tok == EOS)
+        finished = was_finished | (tok == EOS) | (length >= limit)
         state = map_state(lambda t: t.index_select(1, parent), state)
         prev_a = prev_a.index_select(0, parent)
         hist = torch.cat([hist.index_select(0, parent), tok[:, None]], 1)
@@ -362,13 +395,14 @@ def beam_search(encoder: Encoder, task: Seq2SeqTask, src: Tensor, src_len: Tenso
     for b in range(B):
         r = b * K + int(best[b])
         seq = H[r]
-        n = seq.index(EOS) if EOS in seq else len(seq)
+        n = _cut(seq)
         out.append(Hypothesis(seq[:n], float(S_[r]), A[r, :n + 1, :int(src_len[b])]))
     return out
 
 
 def translate_ids(encoder: Encoder, task: Seq2SeqTask, src_ids: Sequence[Sequence[int]], beam: int = 1,
-                  alpha: float = 0.6, batch_size: int = 64, max_len: Optional[int] = None) -> List[Hypothesis]:
+                  alpha: float = 0.6, batch_size: int = 64, max_len: Optional[int] = None,
+                  no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Translate many id sequences in length-sorted batches; results in input order."""
     order = sorted(range(len(src_ids)), key=lambda i: len(src_ids[i]))
     dev = next(task.parameters()).device
@@ -376,8 +410,8 @@ def translate_ids(encoder: Encoder, task: Seq2SeqTask, src_ids: Sequence[Sequenc
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         src, src_len = pad_batch([src_ids[j] for j in idx], dev)
-        hyps = (greedy(encoder, task, src, src_len, max_len) if beam == 1
-                else beam_search(encoder, task, src, src_len, beam, alpha, max_len))
+        hyps = (greedy(encoder, task, src, src_len, max_len, no_repeat_ngram) if beam == 1
+                else beam_search(encoder, task, src, src_len, beam, alpha, max_len, no_repeat_ngram))
         for j, h in zip(idx, hyps):
             out[j] = h
     return out  # type: ignore[return-value]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 import lightning as L
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from .. import checkpoint as ckpt_io
+from .rundir import RunDir
 from .signals import StopFlag
 from .state import (carry_from_flat, carry_to_flat, optimizer_from_flat, optimizer_to_flat,
                     rng_from_flat, rng_to_flat, set_schedule_position)
@@ -21,41 +21,43 @@ def param_names(module) -> Dict[int, str]:
     return {id(p): n for n, p in module.named_parameters()}
 
 
-def finite_weights(module) -> Tuple[Dict[str, np.ndarray], List[str]]:
-    """The module's weights as NumPy copies, and the names of those that are not finite."""
-    weights = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
-    return weights, [k for k, v in weights.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+def module_weights(module) -> Dict[str, np.ndarray]:
+    """The module's weights as NumPy copies (the run directory checks that they are finite)."""
+    return {k: v.detach().cpu().contiguous().numpy().copy() for k, v in module.state_dict().items()}
 
 
 class RnnkitCheckpoint(Callback):
-    """Writes rnnkit checkpoints every ``every`` global steps and at the end of training.
+    """Writes rnnkit checkpoints through the run directory every ``every`` global steps and
+    at the end of training.
 
     On resume it restores the optimizer and scheduler when training starts, and the RNG
     states right before the first batch, so the continued run is bitwise identical to an
     uninterrupted one on CPU.
     """
 
-    def __init__(self, out: Path, every: int, keep: int, make_config: Callable[[Any], Dict[str, Any]],
+    def __init__(self, run: RunDir, every: int, make_config: Callable[[Any], Dict[str, Any]],
                  resume: Optional[ckpt_io.Checkpoint] = None, keep_best: bool = False) -> None:
-        self.out = Path(out)
+        self.run = run
         self.every = every
-        self.keep = keep
         self.make_config = make_config
         self.resume = resume
         self.keep_best = keep_best
         self.best_loss = float("inf")  # a resumed run reads its saved best in on_train_start
         self._restore_rng = resume is not None
-        self.last_saved: Optional[int] = None
         self.metrics: Dict[str, float] = {}
         self.graceful: Optional["GracefulStop"] = None
-        self.stash: Optional[Path] = None  # an --overwrite'd checkpoint, deleted after our first save
+        self.extra_state: Dict[str, Callable[[], Any]] = {}  # train_state.json key -> its current value (--patience)
+
+    @property
+    def last_saved(self) -> Optional[int]:
+        return self.run.last_saved
 
     # -- resume --------------------------------------------------------------------------
     def on_train_start(self, trainer: L.Trainer, module) -> None:
         if self.resume is None:
             return
         # after --out was claimed: an --overwrite'd run's best/ has been moved aside by then
-        self.best_loss = self._saved_best_loss()
+        self.best_loss = self.run.best_loss()
         meta, tensors = self.resume.train_meta, self.resume.train_tensors
         opt = trainer.optimizers[0]
         optimizer_from_flat(opt, param_names(module), tensors)
@@ -90,29 +92,14 @@ class RnnkitCheckpoint(Callback):
         if self.keep_best and not trainer.sanity_checking and np.isfinite(loss) and loss < self.best_loss:
             self.save_best(trainer, module, loss)
 
-    def best_dir(self) -> Path:
-        return self.out / "checkpoints" / "best"
-
-    def _saved_best_loss(self) -> float:
-        """The validation loss of an existing best checkpoint (a resumed run only replaces it by a better one)."""
-        import json
-
-        try:
-            return float(json.loads((self.best_dir() / ckpt_io.CONFIG_FILE).read_text())["metrics"]["val_loss"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return float("inf")
-
     def save_best(self, trainer, module, loss: float) -> None:
         """Weights and config only: the best validation loss so far, never a resume point."""
         self.best_loss = loss
         if trainer.global_rank != 0:
             return
-        weights, bad = finite_weights(module)
-        if bad:
-            return
         config = self.make_config(module)
-        config.update(metrics=dict(self.metrics), global_step=module.total_steps, best_of="val_loss")
-        ckpt_io.write_checkpoint_dir(self.best_dir(), weights, config)
+        config["metrics"] = dict(self.metrics)
+        self.run.save_best(module.total_steps, module_weights(module), config)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = module.total_steps
@@ -128,13 +115,10 @@ class RnnkitCheckpoint(Callback):
             self.save(trainer, module)
 
     def save(self, trainer: L.Trainer, module) -> None:
-        step = module.total_steps
-        weights, bad = finite_weights(module)
-        if bad:
-            if trainer.is_global_zero:
-                print(f"rnnkit: step {step}: weights are not finite ({bad[0]}); checkpoint not written",
-                      file=sys.stderr, flush=True)
+        if trainer.global_rank != 0:
             return
+        step = module.total_steps
+        weights = module_weights(module)
         opt_tensors, opt_meta = optimizer_to_flat(trainer.optimizers[0], param_names(module))
         rng_tensors, rng_meta = rng_to_flat()
         carry_tensors, carry_meta = carry_to_flat(module.carry if trainer.world_size == 1 else None)
@@ -148,23 +132,11 @@ class RnnkitCheckpoint(Callback):
             "carry": carry_meta,
             "world_size": trainer.world_size,
             "metrics": dict(self.metrics),
+            **{key: get() for key, get in self.extra_state.items()},
         }
-        if trainer.global_rank != 0:
-            return
         config = self.make_config(module)
         config["metrics"] = dict(self.metrics)
-        config["global_step"] = step
-        target = self.out / "checkpoints" / ckpt_io.step_dir_name(step)
-        ckpt_io.write_checkpoint_dir(target, weights, config,
-                                     {**opt_tensors, **rng_tensors, **carry_tensors}, meta)
-        ckpt_io.publish_top_level(target, self.out)
-        ckpt_io.prune_step_dirs(self.out, self.keep, protect=[target])
-        self.last_saved = step
-        if self.stash is not None:
-            import shutil
-
-            shutil.rmtree(self.stash, ignore_errors=True)
-            self.stash = None
+        self.run.save(step, weights, config, {**opt_tensors, **rng_tensors, **carry_tensors}, meta)
 
 
 class TimeBudgetHorizon(Callback):

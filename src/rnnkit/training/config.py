@@ -353,6 +353,11 @@ class RunConfig:
                       choices=("torch", "numpy"))
     max_bad_steps: int = opt(10, "--max-bad-steps", "stop after this many consecutive steps with a non-finite loss or gradient (each is skipped)")
     diagnostics_every: int = opt(0, "--diagnostics-every", "log gradient-flow, clipping, gate and spectral diagnostics every N steps (0: off)")
+    log_every: int = opt(50, "--log-every", "without a progress bar (--no-progress, or stderr is not a terminal): "
+                         "one line every N steps with step, loss, validation loss, speed and time left (0: none)")
+    patience: Optional[int] = opt(None, "--patience", "stop early after N validations in a row without improving the "
+                                  "validation loss by more than --min-delta (default: off; a resumed run continues the count)")
+    min_delta: float = opt(0.0, "--min-delta", "smallest decrease of the validation loss that counts as an improvement for --patience")
 
     def __post_init__(self) -> None:
         if self.max_steps is not None:
@@ -376,6 +381,11 @@ class RunConfig:
                  f"--devices must be a count >= 1, -1, auto, or a list like 0,1; got {self.devices!r}")
         _require(self.max_bad_steps >= 1, f"--max-bad-steps must be >= 1, got {self.max_bad_steps}")
         _require(self.diagnostics_every >= 0, f"--diagnostics-every must be >= 0, got {self.diagnostics_every}")
+        _require(self.log_every >= 0, f"--log-every must be >= 0, got {self.log_every}")
+        if self.patience is not None:
+            _require(self.patience >= 1, f"--patience must be >= 1, got {self.patience}")
+        _require(self.min_delta >= 0 and math.isfinite(self.min_delta), f"--min-delta must be >= 0, got {self.min_delta}")
+        _require(self.min_delta == 0 or self.patience is not None, "--min-delta needs --patience N (it tunes early stopping)")
 
 
 @dataclass
@@ -509,6 +519,38 @@ def _coerce(section: type, name: str, value: Any, where: str) -> Any:
     return value if default is dataclasses.MISSING else value
 
 
+def key_aliases(section: type) -> Dict[str, str]:
+    """YAML key -> field name: each field by its name, and by its flag's name (``hidden`` or
+    ``embedding-dim`` for ``--hidden`` / ``--embedding-dim``), so a key copied from the
+    command line works in a config file."""
+    names: Dict[str, str] = {}
+    for f in fields(section):
+        names[f.name] = f.name
+        flag = f.metadata.get("flag")
+        if flag:
+            names.setdefault(flag.lstrip("-"), f.name)
+            names.setdefault(flag.lstrip("-").replace("-", "_"), f.name)
+    return names
+
+
+def _field_names(value: Dict[str, Any], section: type, where: str, key: str) -> Dict[str, Any]:
+    """A section's keys as field names; unknown keys and two keys for one field are refused."""
+    aliases = key_aliases(section)
+    out: Dict[str, Any] = {}
+    seen: Dict[str, str] = {}
+    for k, v in value.items():
+        name = aliases.get(str(k))
+        if name is None:
+            known = sorted({f.name for f in fields(section)})
+            raise ConfigError(f"{where}unknown key {key}.{k} (known: {', '.join(known)}; a flag's name such as "
+                              f"'hidden' for hidden_size works too)")
+        if name in seen:
+            raise ConfigError(f"{where}{key}.{seen[name]} and {key}.{k} set the same option ({name}); keep one")
+        seen[name] = str(k)
+        out[name] = v
+    return out
+
+
 def load_yaml(path: Path, task: Optional[str] = None) -> Dict[str, Any]:
     """Read a YAML run config into {section: {field: value}}, rejecting unknown keys.
 
@@ -547,10 +589,7 @@ def load_yaml(path: Path, task: Optional[str] = None) -> Dict[str, Any]:
             raise ConfigError(f"{path}: unknown section {key!r} (expected task, {', '.join(sections)})")
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: section {key!r} must be a mapping")
-        names = {f.name for f in fields(sections[key])}
-        for k in value:
-            if k not in names:
-                raise ConfigError(f"{path}: unknown key {key}.{k} (known: {', '.join(sorted(names))})")
+        value = _field_names(value, sections[key], f"{path}: ", key)
         out[key] = {k: _coerce(sections[key], k, v, f"{path}") for k, v in value.items()}
         try:
             sections[key](**out[key])  # range checks, so the message can name this file

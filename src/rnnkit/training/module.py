@@ -39,7 +39,8 @@ class SequenceModule(L.LightningModule):
         self._val_carry: Any = None
         self.data_position = (0, 0)  # (epoch, next window) of the training stream
         self._t_batch = 0.0
-        self._tok_rate: Optional[float] = None
+        self.rate_unit = getattr(task, "rate_unit", "tokens")  # what the task counts speed in
+        self.rate: Optional[float] = None  # smoothed rate_unit per second (all processes)
         self.max_bad_steps = max_bad_steps
         self.seed = seed
         self._nonfinite_loss = False
@@ -79,7 +80,7 @@ class SequenceModule(L.LightningModule):
         y, state = self._encode(x, self.carry if carry else None, lengths)  # (B, T, H)
         loss, metrics = self.task.loss(y, batch)
         self.data_position = (int(batch["epoch"]), int(batch["index"]) + 1)
-        self._tokens = metrics["tokens"]
+        self._count = metrics[self.rate_unit]
         if not torch.isfinite(loss):
             # keep going through backward (under DDP every rank must join the gradient
             # all-reduce); on_before_optimizer_step sees the non-finite gradients and skips
@@ -118,9 +119,9 @@ class SequenceModule(L.LightningModule):
         if self.skipped_steps:
             self.log("skipped_steps", float(self.skipped_steps))
         dt = time.perf_counter() - self._t_batch
-        rate = self._tokens * self.trainer.world_size / max(dt, 1e-9)
-        self._tok_rate = rate if self._tok_rate is None else 0.9 * self._tok_rate + 0.1 * rate
-        self.log("tok/s", round(self._tok_rate), prog_bar=True)
+        rate = self._count * self.trainer.world_size / max(dt, 1e-9)
+        self.rate = rate if self.rate is None else 0.9 * self.rate + 0.1 * rate
+        self.log(f"{self.rate_unit}/s", round(self.rate), prog_bar=True)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
 
     # -- validation ----------------------------------------------------------------------

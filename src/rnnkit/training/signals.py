@@ -1,7 +1,10 @@
 """SIGINT / SIGTERM as a polite request to stop (torch-free, shared by both engines).
 
 The first signal sets :attr:`StopFlag.signal`; the training loop finishes its step, writes a
-checkpoint and returns. A second SIGINT interrupts at once (KeyboardInterrupt), as usual.
+checkpoint and returns. A second SIGINT interrupts at once: :class:`StopNow` is raised
+wherever the run is (a ``BaseException``, so neither ``except Exception`` in the loop nor
+Lightning's KeyboardInterrupt handler, which exits 1 in silence, swallows it); the engine
+turns it into :class:`~rnnkit.errors.Interrupted` (exit 130, naming the last saved step).
 """
 
 from __future__ import annotations
@@ -9,6 +12,10 @@ from __future__ import annotations
 import signal
 import threading
 from typing import Any, Dict, Optional
+
+
+class StopNow(BaseException):
+    """A second SIGINT: stop at once, without saving."""
 
 
 class StopFlag:
@@ -31,7 +38,7 @@ class StopFlag:
 
     def _handle(self, signum, frame) -> None:
         if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise StopNow()
         self.signal = signum
 
     @property

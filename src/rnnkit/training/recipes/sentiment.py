@@ -12,6 +12,7 @@ the rows themselves into the weights, so evaluation never reads the file.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -99,7 +100,7 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
     pretrained = None
     if vectors_path is not None:
         pretrained = vectors.read_vectors(vectors_path, vocab.tokens, vocab.lowercase, cfg.model.embedding_dim)
-        print(pretrained.coverage(), flush=True)
+        print(pretrained.coverage(), file=sys.stderr, flush=True)  # a note: stdout is for results
     if cfg.model.embedding_dim is None:
         cfg.model = replace(cfg.model, embedding_dim=pretrained.dim if pretrained else SENTIMENT_EMBEDDING_DIM)
     encoder, task = st.build(asdict(cfg.model), len(vocab), len(classes))

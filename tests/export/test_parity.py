@@ -117,8 +117,8 @@ def test_asr_parity_on_recordings(trained, exported):
     assert [asr.greedy_decode(a) for a in ours] == [asr.greedy_decode(b) for b in theirs]
 
 
-@pytest.mark.parametrize("beam", [1, 3])
-def test_seq2seq_decodes_match_torch(trained, exported, beam):
+@pytest.mark.parametrize("beam,ngram", [(1, 0), (3, 0), (1, 2), (4, 2)])
+def test_seq2seq_decodes_match_torch(trained, exported, beam, ngram):
     from rnnkit.data.parallel import SubwordVocab
     from rnnkit.tasks import seq2seq
     from tests.seq2seq.conftest import toy_pairs
@@ -127,8 +127,8 @@ def test_seq2seq_decodes_match_torch(trained, exported, beam):
     cfg, net = load_net(exported["seq2seq"])
     src, _ = toy_pairs(12, seed=5)
     ids = SubwordVocab.from_json(cfg["data"]["src_vocab"]).encode(src + ["the dog .", "a big old red cat sings ."])
-    ours = net.translate_ids(ids, beam, 0.6, None)
-    theirs = seq2seq.translate_ids(encoder, task, ids, beam=beam, alpha=0.6)
+    ours = net.translate_ids(ids, beam, 0.6, None, 64, ngram)
+    theirs = seq2seq.translate_ids(encoder, task, ids, beam=beam, alpha=0.6, no_repeat_ngram=ngram)
     assert [h.tokens for h in ours] == [h.tokens for h in theirs]
     assert max(abs(a.score - b.score) for a, b in zip(ours, theirs)) <= TOL
     assert max(np.abs(a.attention - b.attention.numpy()).max() for a, b in zip(ours, theirs)) <= TOL

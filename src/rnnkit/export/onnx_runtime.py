@@ -217,14 +217,16 @@ class OrtSeq2Seq:
         return out["logits"], [out[f"{s}_out"] for s in self.state_names], out["a"], out["weights"]
 
     def translate_ids(self, src_ids: Sequence[Sequence[int]], beam: int = 1, alpha: float = 0.6,
-                      max_len: Optional[int] = None, batch_size: int = 64) -> List[search.Hypothesis]:
+                      max_len: Optional[int] = None, batch_size: int = 64,
+                      no_repeat_ngram: int = 0) -> List[search.Hypothesis]:
         """Length-sorted batches; results in input order (as tasks.seq2seq.translate_ids)."""
         order = sorted(range(len(src_ids)), key=lambda i: len(src_ids[i]))
         out: List[Optional[search.Hypothesis]] = [None] * len(src_ids)
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             src, src_len = search.pad_batch([src_ids[j] for j in idx])
-            hyps = search.beam_search(self.encode, self.step, self.attn_size, src, src_len, beam, alpha, max_len)
+            hyps = search.beam_search(self.encode, self.step, self.attn_size, src, src_len, beam, alpha, max_len,
+                                      no_repeat_ngram)
             for j, h in zip(idx, hyps):
                 out[j] = h
         return out  # type: ignore[return-value]
@@ -286,14 +288,6 @@ def load_net(path, threads: Optional[int] = None, expect_task: Optional[Sequence
     else:
         net = OrtSeq2Seq(graph("encoder"), graph("decoder"), n_state, feed, int(m["attention_size"]))
     return config, net
-
-
-def load_exported(path, threads: Optional[int] = None):
-    """The predictor (``rnnkit.load``'s classes) of an export directory, running onnxruntime."""
-    from ..predictors import predictor_class
-
-    config, net = load_net(path, threads)
-    return predictor_class(config["task"])(config, net, path=path)
 
 
 def is_export(path) -> bool:

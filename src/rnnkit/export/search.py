@@ -44,8 +44,32 @@ def never_special(logp: np.ndarray) -> np.ndarray:
     return logp
 
 
-def default_max_len(src_len: np.ndarray) -> int:
-    return int(src_len.max()) * 2 + 10
+def length_limits(src_len: np.ndarray, max_len: Optional[int]) -> np.ndarray:
+    """Most target tokens (EOS included) per sentence: ``max_len``, or 2 x its own source
+    length + 10 (as :func:`rnnkit.tasks.seq2seq.length_limits`)."""
+    return np.full_like(src_len, max_len) if max_len else src_len * 2 + 10
+
+
+def ban_repeats(logp: np.ndarray, hist: np.ndarray, n: int) -> np.ndarray:
+    """Forbid every token that would repeat an n-gram already in a row's history ``hist:
+    (N, t)`` (as :func:`rnnkit.tasks.seq2seq.ban_repeats`, the fairseq / Hugging Face rule)."""
+    if n <= 0 or hist.shape[1] < n - 1:
+        return logp
+    logp = logp.copy()
+    for r, h in enumerate(hist.tolist()):
+        prefix = tuple(h[len(h) - n + 1:]) if n > 1 else ()
+        banned = {h[i + n - 1] for i in range(len(h) - n + 1) if tuple(h[i:i + n - 1]) == prefix}
+        if banned:
+            logp[r, list(banned)] = -np.inf
+    return logp
+
+
+def _cut(seq: List[int]) -> int:
+    """Length of a hypothesis: up to its EOS, or the PAD that fills a row stopped at its limit."""
+    for i, t in enumerate(seq):
+        if t in (EOS, PAD):
+            return i
+    return len(seq)
 
 
 def length_penalty(length: np.ndarray, alpha: float) -> np.ndarray:
@@ -64,40 +88,44 @@ def _finish(T: np.ndarray, W: np.ndarray, scores: np.ndarray, src_len: np.ndarra
     out = []
     for b in range(len(T)):
         seq = [int(t) for t in T[b]]
-        n = seq.index(EOS) if EOS in seq else len(seq)
+        n = _cut(seq)
         out.append(Hypothesis(seq[:n], float(scores[b]), W[b, :n + 1, :int(src_len[b])]))
     return out
 
 
 def greedy(encode: Encode, step: Step, attn_size: int, src: np.ndarray, src_len: np.ndarray,
-           max_len: Optional[int] = None) -> List[Hypothesis]:
+           max_len: Optional[int] = None, no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Batched greedy decoding, carrying the decoder state."""
     memory, keys, state = encode(src, src_len)
     B = src.shape[0]
     prev_a = np.zeros((B, attn_size), np.float32)
     tok = np.full(B, BOS, np.int64)
     done = np.zeros(B, bool)
+    limit = length_limits(src_len, max_len)
     scores = np.zeros(B, np.float32)
     toks, weights = [], []
-    for _ in range(max_len or default_max_len(src_len)):
+    for t in range(int(limit.max())):
         logits, state, prev_a, w = step(tok, state, prev_a, memory, keys, src_len)
         logp = never_special(log_softmax(logits))
+        if no_repeat_ngram and toks:
+            logp = ban_repeats(logp, np.stack(toks, 1), no_repeat_ngram)
         tok = logp.argmax(-1)
         scores += np.where(done, 0.0, logp[np.arange(B), tok]).astype(np.float32)
         tok = np.where(done, PAD, tok)
         toks.append(tok)
         weights.append(w)
-        done |= tok == EOS
+        done |= (tok == EOS) | (t + 1 >= limit)
         if done.all():
             break
     return _finish(np.stack(toks, 1), np.stack(weights, 1), scores, src_len)
 
 
 def beam_search(encode: Encode, step: Step, attn_size: int, src: np.ndarray, src_len: np.ndarray,
-                beam: int = 5, alpha: float = 0.6, max_len: Optional[int] = None) -> List[Hypothesis]:
+                beam: int = 5, alpha: float = 0.6, max_len: Optional[int] = None,
+                no_repeat_ngram: int = 0) -> List[Hypothesis]:
     """Batched beam search: B sentences x K hypotheses decoded together as N = B*K rows."""
     if beam == 1:
-        return greedy(encode, step, attn_size, src, src_len, max_len)
+        return greedy(encode, step, attn_size, src, src_len, max_len, no_repeat_ngram)
     B, K = src.shape[0], beam
     memory, keys, state = encode(src, src_len)
     rows = np.repeat(np.arange(B), K)  # (N,)
@@ -112,9 +140,12 @@ def beam_search(encode: Encode, step: Step, attn_size: int, src: np.ndarray, src
     finished = np.zeros(N, bool)
     hist = np.zeros((N, 0), np.int64)
     att = np.zeros((N, 0, src.shape[1]), np.float32)
-    for _ in range(max_len or default_max_len(src_len)):
+    limit = length_limits(src_len, max_len)[rows]  # (N,)
+    for _ in range(int(limit.max())):
         logits, state, prev_a, w = step(tok, state, prev_a, memory, keys, mem_len)
         logp = never_special(log_softmax(logits))  # (N, V)
+        if no_repeat_ngram:
+            logp = ban_repeats(logp, hist, no_repeat_ngram)
         V = logp.shape[1]
         fin_row = np.full(V, -np.inf, np.float32)
         fin_row[PAD] = 0.0  # a finished hypothesis "continues" with PAD at no cost
@@ -127,7 +158,7 @@ def beam_search(encode: Encode, step: Step, attn_size: int, src: np.ndarray, src
         tok = (idx % V).reshape(N)
         score = np.take_along_axis(cand.reshape(B, K * V), idx, 1)
         length = new_len[parent]
-        finished = finished[parent] | (tok == EOS)
+        finished = finished[parent] | (tok == EOS) | (length >= limit)
         state = [s[:, parent] for s in state]
         prev_a = prev_a[parent]
         hist = np.concatenate([hist[parent], tok[:, None]], 1)

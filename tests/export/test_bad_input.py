@@ -136,3 +136,20 @@ def test_failed_self_check_writes_nothing(trained, tmp_path, monkeypatch):
         export_onnx(trained["sentiment"], tmp_path / "out")
     _one_line(e, "self-check", "nothing was written")
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("missing", ["onnx", "onnxruntime"])
+def test_export_without_the_extra_is_one_line(trained, tmp_path, capsys, monkeypatch, missing):
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` raises ImportError
+    check_bad_input(capsys, tmp_path, ["export", str(trained["charlm"]), "--out", str(tmp_path / "o")],
+                    [missing, "rnnkit[export]"])
+
+
+def test_loading_an_export_without_onnxruntime_is_one_line(exported, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    check_bad_input(capsys, tmp_path, ["predict", str(exported["sentiment"]), "fine"],
+                    [str(exported["sentiment"]), "onnxruntime", "rnnkit[export]"])

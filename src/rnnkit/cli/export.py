@@ -34,6 +34,10 @@ def cmd_export(args) -> int:
         from ..errors import ExportError
 
         raise ExportError(f"{args.checkpoint}: already an ONNX export; export the checkpoint it came from")
+    from ..export.onnx_runtime import require
+
+    for module in ("onnx", "onnxruntime"):  # writing needs onnx; the self-check runs onnxruntime
+        require(module, "rnnkit export")
     import torch
 
     if args.threads:

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import checkpoint as C
-from ..errors import CheckpointError, InputError
+from ..errors import CheckpointError, InputError, UserError
 from . import search
 from .layout import FORMAT, GRAPH_FILES, graph_role, io_names
 
@@ -29,12 +29,22 @@ EVAL_STREAMS, SCORE_SEQ_LEN = 8, 256  # as the torch charlm predictor (rnnkit.pr
 LEVELS = (0.1, 0.5, 0.9)  # as rnnkit.tasks.forecast_baselines.LEVELS
 
 
+def require(module: str, what: str):
+    """Import an optional dependency of the ``export`` extra, or one line saying how to get it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{what} needs {module}: pip install 'rnnkit[export]'") from None
+
+
 class Graph:
     """One onnxruntime session, its input/output names checked against the task's role."""
 
     def __init__(self, path: Path, ins: List[str], outs: List[str], threads: Optional[int] = None,
                  optimize: bool = True) -> None:
-        import onnxruntime as ort
+        ort = require("onnxruntime", f"{path.parent}: running an ONNX export")
 
         opts = ort.SessionOptions()
         if not optimize:

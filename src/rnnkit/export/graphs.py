@@ -6,7 +6,8 @@ with plain tensors in and out, so ``torch.onnx.export`` can trace it with dynami
 time axes:
 
     charlm      model: ids (B, T) int64, h [, c] (L, B, H) -> logits (B, T, V), h [, c]  (scoring)
-                step: token (B,) int64, h [, c] -> logits (B, V), h [, c]           (generation)
+                step: token (B,) int64, h [, c] (L, H, B) -> logits (V, B), h [, c]  (generation;
+                column layout, see CharLMStepGraph)
     sentiment   ids (B, T) int64, lengths (B,) int64  -> logits (B, C)
     forecast    x (B, L, C)                           -> out: the head's raw outputs with the
                 skip added (B, H, K, per); sigma already softplus'ed for a Gaussian head;
@@ -51,72 +52,70 @@ class CharLMGraph(nn.Module):
         return (self.task.head(y), *_parts(new))  # (B, T, V)
 
 
-def _col(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    """``x W^T + b`` computed as ``(W x^T)^T``: (B, in) -> (B, out). onnxruntime streams a
-    weight fastest as the left factor of a column (measured at batch 1, 8 MB: 0.78 ms, as
-    NumPy; ``x W^T``, what ``nn.Linear`` exports to, 1.1 ms)."""
-    return torch.matmul(w, x.transpose(0, 1)).transpose(0, 1) + b
-
-
 class CharLMStepGraph(nn.Module):
-    """One generation step, token (B,) and state -> logits (B, V) and state, in the layout
-    onnxruntime runs fastest at batch 1: layer 0's input projection is a table lookup (the
-    projection of every vocabulary entry, as the NumPy runtime), every weight multiplies a
-    column (:func:`_col`). Same cell equations as rnnkit.layers (gate orders i, f, g, o and
-    r, z, n with the reset gate on ``W_hn h + b_hn``); the self-check compares it with the
-    encoder's own ``step``."""
+    """One generation step in *column* layout: token (B,), state (L, H, B) -> logits (V, B),
+    state (L, H, B). Every weight is the left factor of a product with columns (``W h``, the
+    layout onnxruntime streams a weight fastest in at batch 1: 8 MB in 0.78 ms, as NumPy; the
+    row layout ``x W^T`` of ``nn.Linear``, 1.1 ms), and no transpose is left for onnxruntime's
+    graph rewrites to turn back into the slow layout. Layer 0's input projection is a table
+    lookup (every vocabulary entry's, as the NumPy runtime), each later layer one
+    ``[W_ih | W_hh]`` product (GRU keeps ``W_hn h + b_hn`` apart for its reset gate). Same
+    cell equations as rnnkit.layers (gates i, f, g, o and r, z, n); the self-check compares
+    it with the encoder's own ``step``. The state layout is the step graph's own: a stepper
+    starts it from zeros and never exchanges it with the sequence graph."""
 
     def __init__(self, encoder, task) -> None:
         super().__init__()
         self.kind = "relu" if getattr(encoder, "nonlinearity", "tanh") == "relu" else encoder.spec.name
         self.layers, self.H = encoder.num_layers, encoder.hidden_size
+        p = lambda t: nn.Parameter(t.contiguous())  # noqa: E731
         with torch.no_grad():
             w = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-            table = task.embedding.weight @ w["weight_ih_l0"].T + w["bias_ih_l0"]  # (V, G)
-            self.fused = self.kind != "gru"  # GRU's reset gate needs W_hn h + b_hn on its own
-            if self.fused:  # one product per layer: [W_ih | W_hh] [x; h] (+ both biases)
-                table = table + w["bias_hh_l0"]
-                self.w_cat = nn.ParameterList([nn.Parameter(torch.cat([w[f"weight_ih_l{k}"], w[f"weight_hh_l{k}"]], 1))
+            table = w["weight_ih_l0"] @ task.embedding.weight.T + w["bias_ih_l0"][:, None]  # (G, V)
+            self.fused = self.kind != "gru"
+            if self.fused:  # one product per layer: [W_ih | W_hh] [x; h] + both biases
+                table = table + w["bias_hh_l0"][:, None]
+                self.w_hh0 = p(w["weight_hh_l0"])
+                self.w_cat = nn.ParameterList([p(torch.cat([w[f"weight_ih_l{k}"], w[f"weight_hh_l{k}"]], 1))
                                                for k in range(1, self.layers)])
-                self.b_cat = nn.ParameterList([nn.Parameter(w[f"bias_ih_l{k}"] + w[f"bias_hh_l{k}"])
+                self.b_cat = nn.ParameterList([p((w[f"bias_ih_l{k}"] + w[f"bias_hh_l{k}"])[:, None])
                                                for k in range(1, self.layers)])
-                self.w_hh0 = nn.Parameter(w["weight_hh_l0"])
             else:
-                self.w_ih = nn.ParameterList([nn.Parameter(w[f"weight_ih_l{k}"]) for k in range(1, self.layers)])
-                self.b_ih = nn.ParameterList([nn.Parameter(w[f"bias_ih_l{k}"]) for k in range(1, self.layers)])
-                self.w_hh = nn.ParameterList([nn.Parameter(w[f"weight_hh_l{k}"]) for k in range(self.layers)])
-                self.b_hh = nn.ParameterList([nn.Parameter(w[f"bias_hh_l{k}"]) for k in range(self.layers)])
-            self.table = nn.Parameter(table)
-            self.head_w = nn.Parameter(task.head.weight.detach().clone())
-            self.head_b = nn.Parameter(task.head.bias.detach().clone())
+                self.w_ih = nn.ParameterList([p(w[f"weight_ih_l{k}"]) for k in range(1, self.layers)])
+                self.b_ih = nn.ParameterList([p(w[f"bias_ih_l{k}"][:, None]) for k in range(1, self.layers)])
+                self.w_hh = nn.ParameterList([p(w[f"weight_hh_l{k}"]) for k in range(self.layers)])
+                self.b_hh = nn.ParameterList([p(w[f"bias_hh_l{k}"][:, None]) for k in range(self.layers)])
+            self.table = p(table)
+            self.head_w = p(task.head.weight.detach())  # (V, H)
+            self.head_b = p(task.head.bias.detach()[:, None])  # (V, 1)
 
     def forward(self, token: Tensor, *state: Tensor):
         H, new = self.H, []
         x = token
         for k in range(self.layers):
-            h = state[0][k]
+            h = state[0][k]  # (H, B)
             if not self.fused:
-                gi = self.table[token] if k == 0 else _col(x, self.w_ih[k - 1], self.b_ih[k - 1])  # (B, G)
-                gh = _col(h, self.w_hh[k], self.b_hh[k])
+                gi = self.table[:, token] if k == 0 else torch.matmul(self.w_ih[k - 1], x) + self.b_ih[k - 1]  # (G, B)
+                gh = torch.matmul(self.w_hh[k], h) + self.b_hh[k]
             elif k == 0:
-                g = self.table[token] + torch.matmul(self.w_hh0, h.transpose(0, 1)).transpose(0, 1)  # (B, G)
+                g = self.table[:, token] + torch.matmul(self.w_hh0, h)  # (G, B)
             else:
-                g = _col(torch.cat([x, h], 1), self.w_cat[k - 1], self.b_cat[k - 1])
+                g = torch.matmul(self.w_cat[k - 1], torch.cat([x, h], 0)) + self.b_cat[k - 1]
             if self.kind == "lstm":
-                i, f, gg, o = torch.split(g, H, dim=1)
+                i, f, gg, o = torch.split(g, H, dim=0)
                 c = torch.sigmoid(f) * state[1][k] + torch.sigmoid(i) * torch.tanh(gg)
                 x = torch.sigmoid(o) * torch.tanh(c)
                 new.append((x, c))
             elif self.kind == "gru":
-                r = torch.sigmoid(gi[:, :H] + gh[:, :H])
-                z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
-                n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
-                x = (1 - z) * n + z * state[0][k]
+                r = torch.sigmoid(gi[:H] + gh[:H])
+                z = torch.sigmoid(gi[H:2 * H] + gh[H:2 * H])
+                n = torch.tanh(gi[2 * H:] + r * gh[2 * H:])
+                x = (1 - z) * n + z * h
                 new.append((x,))
             else:
                 x = torch.relu(g) if self.kind == "relu" else torch.tanh(g)
                 new.append((x,))
-        logits = _col(x, self.head_w, self.head_b)  # (B, V)
+        logits = torch.matmul(self.head_w, x) + self.head_b  # (V, B)
         return (logits, *[torch.stack([p[i] for p in new]) for i in range(len(new[0]))])
 
 

@@ -126,8 +126,9 @@ def graph_plans(config: Dict[str, Any], encoder: nn.Module, task: nn.Module) -> 
         s_in, s_out = G.io_names("charlm_step", n)
         return [dict(role="model", module=G.CharLMGraph(encoder, task), args=(ids(0, task.vocab_size, 2, 5), *state),
                      ins=ins, outs=outs, axes=_axes(ins + outs, axes)),
-                dict(role="step", module=G.CharLMStepGraph(encoder, task), args=(ids(0, task.vocab_size, 2), *state),
-                     ins=s_in, outs=s_out, axes=_axes(s_in + s_out, {**axes, "token": B}))]
+                dict(role="step", module=G.CharLMStepGraph(encoder, task),
+                     args=(ids(0, task.vocab_size, 2), *(s.transpose(1, 2) for s in state)), ins=s_in, outs=s_out,
+                     axes=_axes(s_in + s_out, {"token": B, "logits": {1: "batch"}, "h": {2: "batch"}, "c": {2: "batch"}}))]
     if t == "sentiment":
         ins, outs = G.io_names("sentiment")
         V = task.embedding.num_embeddings

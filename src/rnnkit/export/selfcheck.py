@@ -45,10 +45,12 @@ def _charlm(net, encoder, task, rng) -> Dict[str, Any]:
     t_new = (t_new,) if isinstance(t_new, torch.Tensor) else t_new
     diff = max([_diff(logits, task.head(y))] + [_diff(a, b) for a, b in zip(new, t_new)])
     # the step graph at batch 3 from the same random state
-    out = net.step_graph(token=ids[:, 0], **dict(zip(net.state_names, state)))
+    cols = {n: np.ascontiguousarray(s.transpose(0, 2, 1)) for n, s in zip(net.state_names, state)}  # (L, H, B)
+    out = net.step_graph(token=ids[:, 0], **cols)
     y, t_new = encoder.step(task.embedding(torch.from_numpy(ids[:, 0])), t_state[0] if len(t_state) == 1 else t_state)
     t_new = (t_new,) if isinstance(t_new, torch.Tensor) else t_new
-    diff = max([diff, _diff(out["logits"], task.head(y))] + [_diff(out[f"{n}_out"], b) for n, b in zip(net.state_names, t_new)])
+    diff = max([diff, _diff(out["logits"].T, task.head(y))]
+               + [_diff(out[f"{n}_out"].transpose(0, 2, 1), b) for n, b in zip(net.state_names, t_new)])
     text = rng.integers(0, V, size=600)
     nats, _ = net.score(text, n_streams=8, seq_len=64)
     t_nats, _ = charlm.score_ids(encoder, task, text, n_streams=8, seq_len=64)

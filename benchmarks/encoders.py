@@ -3,10 +3,12 @@
     python benchmarks/encoders.py --quick      # <= 60 s: correctness, the T=4096 ratio, generation
     python benchmarks/encoders.py              # + throughput vs T, adding, char-LM, forecasting, SST-2
     python benchmarks/encoders.py --sections forecast,sst2 --name encoders-quality   # some sections only
-    rnnkit bench encoders [--quick]            # the same run from the CLI
 
 Correctness first (float64, 1e-10: every minGRU scan route == the step loop, values and
-gradients; step() == forward for every encoder), then timing (:mod:`rnnkit.diagnostics.encoders`):
+gradients; step() == forward for every encoder), then timing. The measurements are the
+library's (:mod:`rnnkit.diagnostics.speed`, also behind ``rnnkit bench encoders``, which
+times each encoder at one size); this script arranges them (``_encoders.py``) and reports
+them (``_encoders_report.py``):
 
 * training tokens/s (forward + backward) vs T = 128 … 8192, B = 16, at equal hidden size 256
   and at parameter counts matched to the 1-layer GRU's; the headline ``mingru_vs_gru_train``
@@ -54,7 +56,8 @@ def main(argv=None) -> int:
     if not min(args.charlm_minutes, args.forecast_minutes, args.sst2_minutes, args.adding_seconds) > 0:
         ap.error("--charlm-minutes, --forecast-minutes, --sst2-minutes and --adding-seconds must be > 0")
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # before torch is imported
-    from rnnkit.diagnostics import encoders as E
+    import _encoders as E
+    import _encoders_report as R
 
     sections = [s.strip() for s in (args.sections or ",".join(E.SECTIONS)).split(",") if s.strip()]
     unknown = sorted(set(sections) - set(E.SECTIONS))
@@ -68,11 +71,11 @@ def main(argv=None) -> int:
                     log=lambda s: print(s, flush=True))
     payload["machine"] = machine()
     name = args.name or ("encoders-quick" if args.quick else "encoders")
-    payload["plots"] = [Path(p).name for p in E.plot(payload, RESULTS, name)]
+    payload["plots"] = [Path(p).name for p in R.plot(payload, RESULTS, name)]
     path = write_json(name, payload)
-    print(E.table(payload))
+    print(R.table(payload))
     print(f"wrote {path}" + "".join(f", {p}" for p in payload["plots"]))
-    emit(E.summary(payload))
+    emit(R.summary(payload))
     return 0
 
 

@@ -118,7 +118,7 @@ def main() -> None:
 
 
 def _finite(obj):
-    from rnnkit.cli.diagnose import finite_json
+    from rnnkit.diagnostics.report import finite_json
 
     return finite_json(obj)
 

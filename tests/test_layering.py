@@ -5,6 +5,7 @@
     data        no models: never layers/tasks/training/cli
     tasks, diagnostics   build on reference/layers/data; never training/cli
     training    never cli; the only place Lightning is imported
+    serve       the predictors only (no model code): never layers/tasks/data/training/cli
 
 and no two modules import each other, directly or through others (lazy imports inside
 functions count; ``if TYPE_CHECKING:`` imports do not).
@@ -29,6 +30,8 @@ RULES = {
     "tasks": (None, {"training", "cli", "export", "predictors"}),
     "diagnostics": (None, {"training", "cli", "export"}),
     "training": (None, {"cli"}),
+    # the HTTP server runs models only through the predictor API (rnnkit.load)
+    "serve": (None, {"reference", "layers", "data", "tasks", "diagnostics", "training", "cli", "export"}),
     # what rnnkit.load returns: never Lightning (training/), never the CLI or the server
     "predictors": (None, {"training", "cli", "serve"}),
 }
@@ -114,11 +117,12 @@ def import_graph():
             elif isinstance(node, ast.ImportFrom):
                 base = ".".join(package[:len(package) - (node.level - 1)] + ([node.module] if node.module else [])) \
                     if node.level else (node.module or "")
-                targets = [f"{base}.{a.name}" for a in node.names]
+                # `from pkg import x`: the module pkg.x, else a name defined in pkg
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             for target in targets:
-                while target and target not in modules:
-                    target = target.rpartition(".")[0]
-                if target and target != name:
+                # a module not in the tree (another package, or one still to come, e.g. a lazy
+                # import of rnnkit.export before it exists) is no edge, and never its parent's
+                if target in modules and target != name:
                     deps.add(target)
         graph[name] = deps
     return graph
@@ -163,3 +167,10 @@ def test_no_import_cycles():
     graph = import_graph()
     assert "rnnkit.training.rundir" in graph["rnnkit.training.numpy_engine"]
     assert import_cycles(graph) == []
+
+
+def test_the_cycle_finder_sees_long_cycles_and_ignores_chains():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"d"}, "d": {"a"}, "e": {"a"}, "f": set()}) == [["a", "b", "c", "d"]]
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    two = import_cycles({"x": {"y"}, "y": {"x", "z"}, "z": {"z2"}, "z2": {"z"}})
+    assert sorted(two) == [["x", "y"], ["z", "z2"]]

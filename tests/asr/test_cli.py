@@ -210,3 +210,26 @@ def test_diagnose_gradients_of_a_asr_checkpoint(trained, tmp_path):
     res = json.loads((tmp_path / "g" / "gradients.json").read_text())
     assert res["setup"]["task"] == "asr" and res["setup"]["loss"] == "the asr task's training loss"
     assert res["layers"] and all(len(r["norms"]) == res["setup"]["seq_len"] for r in res["layers"].values())
+
+
+def test_first_hour_rough_edges(tmp_path, capsys):
+    """#19.9: a manifest header other than path,text is named with the columns found; a corrupt
+    MP3 is one line without decoder noise; punctuation in transcripts is normalised."""
+    import soundfile as sf
+
+    from rnnkit.data.speech import Units, read_manifest
+
+    sf.write(tmp_path / "a.wav", tone(400, 0.3), 8000)
+    (tmp_path / "man.csv").write_text("file,transcript\na.wav,one\n")
+    with pytest.raises(Exception, match=r"man.csv:1: the header must be 'path,text' \(found columns: file, transcript\)"):
+        read_manifest(tmp_path / "man.csv")
+    (tmp_path / "ok.csv").write_text("path,text\na.wav,Three!\n")
+    assert Units("chars").encode(read_manifest(tmp_path / "ok.csv")[0].text) == Units("chars").encode("three")
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 12)
+    import subprocess
+    import sys as _sys
+    r = subprocess.run([_sys.executable, "-c", "from rnnkit.data.audio import load_audio; import sys\n"
+                        "try:\n load_audio(sys.argv[1], 8000)\nexcept Exception as e: print(e)", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert "bad.mp3" in r.stdout and "pipe" not in r.stdout and r.stderr.strip() == ""

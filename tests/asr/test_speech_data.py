@@ -149,7 +149,8 @@ def test_connected_training_epochs_add_single_clips_as_recorded():
     gaps, no added noise); the plan is a function of (seed, epoch)."""
     from types import SimpleNamespace
 
-    from rnnkit.training.recipes.asr import FsddSource, SpeechDataModule
+    from rnnkit.data.speech_sets import FsddSource
+    from rnnkit.training.recipes.asr import SpeechDataModule
 
     clips = _fake_clips()
     pool = list(range(len(clips)))
@@ -172,7 +173,8 @@ def test_vtlp_augmentation_is_seeded_and_off_by_default():
     without it the random stream (speed, noise, SpecAugment) is what it always was."""
     from rnnkit.data.audio import FeatureConfig, LogMel
     from rnnkit.data.speech import Units
-    from rnnkit.training.recipes.asr import FsddSource, SpeechDataModule
+    from rnnkit.data.speech_sets import FsddSource
+    from rnnkit.training.recipes.asr import SpeechDataModule
 
     clips = _fake_clips()
     data = {"fsdd_mode": "single", "speed_perturb": 0.1, "noise_snr": 15.0, "spec_augment": True, "freq_masks": 2,

@@ -1,38 +1,35 @@
-"""The side-by-side benchmark's machinery at tiny sizes (the real run: benchmarks/encoders.py)."""
+"""The side-by-side benchmark harness (benchmarks/_encoders.py, _encoders_report.py; run by
+benchmarks/encoders.py) at tiny sizes. The library measurements it arranges are tested in
+tests/diagnostics/test_speed.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from rnnkit.diagnostics import encoders as E
+from rnnkit.diagnostics.speed import make, n_params
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def test_correctness_checks_cover_every_encoder_and_route():
-    checks = E.correctness()
-    for kind in ("rnn", "lstm", "gru", "mingru", "minlstm", "tcn", "transformer"):
-        assert checks[f"{kind}_step_vs_forward"] <= 1e-10
-    for route in ("fused", "chunked", "log"):
-        assert checks[f"mingru_{route}_vs_loop"] <= 1e-10 and checks[f"minlstm_{route}_vs_loop"] <= 1e-10
+def _load(name: str):
+    """benchmarks/NAME.py under its own name (as the script imports it: one module object)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
-@pytest.mark.parametrize("name", E.ENCODERS)
-def test_matched_hidden_is_within_ten_percent(name):
-    target = E.n_params(E.make("gru", 256, 256))
-    h = E.matched_hidden(name, target, 256)
-    got = E.n_params(E.make(name, 256, h))
-    assert abs(got - target) / target < 0.10, (name, h, got, target)
-    assert h % 8 == 0
-
-
-def test_generation_state_is_flat_for_rnns_and_grows_for_the_transformer():
-    rnn = E.generation("mingru", 8, (1, 40), 8, steps=3)
-    att = E.generation("transformer", 8, (1, 40), 8, steps=3)
-    assert rnn["1"]["state_bytes"] == rnn["40"]["state_bytes"] > 0
-    assert att["40"]["state_bytes"] > 10 * att["1"]["state_bytes"]
-    assert all(v["us_per_token"] > 0 for d in (rnn, att) for v in d.values())
+E = _load("_encoders")
+R = _load("_encoders_report")
 
 
 def test_train_sweep_skips_cells_predicted_over_budget():
@@ -45,11 +42,11 @@ def test_train_sweep_skips_cells_predicted_over_budget():
 def test_tiny_quick_run_summary_and_table():
     payload = E.run(quick=True, B=2, H=8, headline_T=32, positions=(1, 5))
     assert torch.get_num_threads() == 1
-    s = E.summary(payload)
+    s = R.summary(payload)
     assert s["mingru_vs_gru_train"] > 0 and s["correct"] is True and s["gen_position"] == 5
     assert s["mingru_vs_gru_generate"] > 0
     json.dumps(s)  # one JSON line
-    assert "| gru |" in E.table(payload)
+    assert "| gru |" in R.table(payload)
 
 
 def test_adding_problem_runs_for_its_time_budget():
@@ -59,14 +56,20 @@ def test_adding_problem_runs_for_its_time_budget():
 
 
 @pytest.mark.slow
-def test_cli_quick_prints_json_last(capsys, tmp_path):
-    from rnnkit.cli.main import main
+def test_script_quick_prints_json_last(tmp_path, monkeypatch, capsys):
+    script = _load("encoders")
+    written = {}
 
-    assert main(["bench", "encoders", "--quick", "--out", str(tmp_path)]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    summary = json.loads(last)
-    assert summary["mingru_vs_gru_train"] > 0
-    assert (tmp_path / "encoders.json").exists()
+    def write_json(name, payload):
+        written[name] = payload
+        return tmp_path / f"{name}.json"
+
+    monkeypatch.setattr(script, "write_json", write_json)  # not into benchmarks/results/
+    monkeypatch.setattr(script, "RESULTS", tmp_path)
+    assert script.main(["--quick", "--name", "test-quick"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["mingru_vs_gru_train"] > 0 and written["test-quick"]["machine"]["cpus"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test-quick-generation.png"]
 
 
 def _fake_payload() -> dict:
@@ -84,7 +87,7 @@ def _fake_payload() -> dict:
 
 
 def test_plot_writes_throughput_and_generation_pngs(tmp_path):
-    paths = E.plot(_fake_payload(), tmp_path, "fake")
+    paths = R.plot(_fake_payload(), tmp_path, "fake")
     assert [p.split("/")[-1] for p in paths] == ["fake-throughput.png", "fake-generation.png"]
     for p in paths:
         data = (tmp_path / p.split("/")[-1]).read_bytes()
@@ -96,31 +99,67 @@ def test_plot_draws_only_what_the_run_measured(tmp_path):
     payload = _fake_payload()
     for key in ("train_equal_hidden", "train_matched_params", "params"):
         payload.pop(key)
-    assert [p.split("/")[-1] for p in E.plot(payload, tmp_path, "gen")] == ["gen-generation.png"]
-    assert E.plot({"settings": {"B": 1, "H": 1}}, tmp_path, "none") == []
+    assert [p.split("/")[-1] for p in R.plot(payload, tmp_path, "gen")] == ["gen-generation.png"]
+    assert R.plot({"settings": {"B": 1, "H": 1}}, tmp_path, "none") == []
 
 
-@pytest.mark.parametrize("plan", ["forecast", "sst2"])
-def test_quality_sections_match_parameters_within_ten_percent(plan):
-    if plan == "forecast":
-        n_features, target, p = E.forecast_plan()
-        assert n_features == 13  # temp_max, precipitation, temp_min, wind, 5 weather kinds, 4 calendar
-        bidirectional = False
-    else:
-        target, p = E.sst2_plan()
-        n_features, bidirectional = E.SST2_EMBEDDING, True
-    assert list(p) == list(E.QUALITY_ENCODERS)
-    for name, r in p.items():
-        assert r["encoder_params"] == E.n_params(E.make(name, n_features, r["hidden"], r["layers"], bidirectional))
+@pytest.mark.parametrize("section", ["charlm", "forecast", "sst2"])
+def test_quality_sections_match_parameters_within_ten_percent(section):
+    q = E.QUALITY[section]
+    n_in, target, plan = E.quality_plan(q)
+    if section == "forecast":
+        assert n_in == 13  # temp_max, precipitation, temp_min, wind, 5 weather kinds, 4 calendar
+    assert list(plan) == list(E.QUALITY_ENCODERS)
+    for name, r in plan.items():
+        assert r["encoder_params"] == n_params(make(name, n_in, r["hidden"], r["layers"], q.bidirectional))
         assert abs(r["encoder_params"] - target) <= 0.10 * target, (name, r, target)
-    assert p["gru"]["encoder_params"] == target
+    assert plan["gru"]["encoder_params"] == target and plan["gru"]["hidden"] == q.reference_hidden
+
+
+@pytest.mark.parametrize("section", ["charlm", "forecast", "sst2"])
+def test_one_quality_function_runs_train_then_its_own_scoring(section, monkeypatch):
+    """Every section goes through ``quality``: one training process per encoder with the
+    section's flags, then only its own scoring verb (the char-LM section scores nothing)."""
+    calls = []
+    report = {"models": {"model": {"mase": 0.9, "mae": 2.0, "rmse": 2.5},
+                         "naive": {"mase": 1.0, "mae": 2.2, "rmse": 2.8}}, "origins": 7, "from": "2015-06-01",
+              "accuracy": 0.8, "macro_f1": 0.79, "roc_auc": 0.85, "examples": 872}
+
+    def fake_rnnkit(args, threads, what):
+        calls.append(list(args))
+        return "log line\n" + json.dumps(report) + "\n"
+
+    cfg = {"global_step": 42, "metrics": {"val_loss": 1.5, "val_bpc": 2.16, "val_accuracy": 0.9},
+           "data": {"sizes": {"val": 100}}}
+    monkeypatch.setattr(E, "_rnnkit", fake_rnnkit)
+    monkeypatch.setattr(E, "_saved", lambda out: cfg)
+    q = E.QUALITY[section]
+    monkeypatch.setattr(E, "quality_plan", lambda q: (8, 1000, {"gru": {"hidden": 8, "layers": 1, "encoder_params": 1000},
+                                                                "tcn": {"hidden": 9, "layers": 3, "encoder_params": 990}}))
+    out = E.quality(q, 0.5, threads=1)
+    verbs = [c[0] for c in calls]
+    trains = [c for c in calls if c[0] == "train"]
+    assert [c[1] for c in trains] == [q.task] * 2 and all(q.flags[0] in c and "--max-time" in c for c in trains)
+    assert trains[1][trains[1].index("--hidden") + 1] == "9" and trains[1][trains[1].index("--layers") + 1] == "3"
+    assert verbs == (["train"] if not q.score else ["train", q.score[0]]) * 2
+    assert out["minutes"] == 0.5 and out["target_encoder_params"] == 1000 and list(out["results"]) == ["gru", "tcn"]
+    r = out["results"]["tcn"]
+    assert r["steps"] == 42 and r["hidden"] == 9 and r["encoder_params"] == 990
+    want = {"charlm": {"val_nats_per_char": 1.5, "val_bits_per_char": 2.16},
+            "forecast": {"test_mase": 0.9, "test_mae": 2.0, "test_rmse": 2.5},
+            "sst2": {"dev_accuracy": 0.8, "dev_macro_f1": 0.79, "dev_roc_auc": 0.85, "val_accuracy": 0.9}}[section]
+    assert {k: r[k] for k in want} == want
+    if section == "forecast":
+        assert out["naive"] == {"test_mase": 1.0, "test_mae": 2.2, "test_rmse": 2.8} and out["origins"] == 7
+    if section == "sst2":
+        assert out["dev_sentences"] == 872 and out["val_phrases"] == 100 and out["embedding_dim"] == 8
 
 
 def test_quick_run_never_starts_the_quality_sections(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a quality section ran under --quick")
 
-    for f in ("charlm_quality", "forecast_quality", "sst2_quality", "adding"):
+    for f in ("quality", "adding"):
         monkeypatch.setattr(E, f, boom)
     payload = E.run(quick=True, B=2, H=8, headline_T=16, positions=(1, 3), sections=E.SECTIONS)
     assert not set(E.QUALITY_SECTIONS) & set(payload)

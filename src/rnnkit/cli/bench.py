@@ -2,23 +2,37 @@
 
     rnnkit bench memory --quick          # <= 60 s; the last line is JSON
     rnnkit bench memory --threads 2 --out DIR   # the full long-range memory benchmark (~20 min estimated, 2 quiet cores)
+    rnnkit bench encoders --hidden 256 --seq-len 1024   # tokens/s and µs/token of each encoder (~20 s of CPU)
 
 ``memory``: RNN vs LSTM vs GRU on the adding problem, copy memory and sequential / permuted
 8x8 digits at matched parameter counts (:mod:`rnnkit.diagnostics.memory`).
-``encoders``: every encoder side by side: training tokens/s vs T, generation vs position,
-quality at equal CPU time (adding problem, char-LM, seattle-weather forecasting, SST-2), with
-PNG plots next to the JSON (:mod:`rnnkit.diagnostics.encoders`; ``rnnkit bench encoders --quick``,
-``rnnkit bench encoders --sections forecast,sst2``).
+``encoders``: training tokens/s and batch-1 generation µs/token of each encoder at one size,
+correctness checked first (:mod:`rnnkit.diagnostics.speed`; ``rnnkit bench encoders --seq-len
+4096 --encoders gru,mingru``). The full side-by-side benchmark (throughput against T,
+generation against position, quality at equal training time, plots) is a script of the
+source tree: ``python benchmarks/encoders.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
-from .common import Parser, positive_int
-from .diagnose import _any_encoders, _out_dir, _write_json, finite_json
+from ..diagnostics.report import finite_json, out_dir as _out_dir, write_json as _write_json
+from .common import Parser, name_list, positive_int
+
+DEFAULT_ENCODERS = ("rnn", "lstm", "gru", "mingru", "minlstm", "tcn", "transformer")
+
+
+def _registered():
+    from ..layers import ENCODERS
+
+    return tuple(ENCODERS)
+
+
+def _speed_names():
+    from ..diagnostics.speed import NAMES
+
+    return NAMES
 
 
 def register(sub) -> None:
@@ -28,7 +42,7 @@ def register(sub) -> None:
                          description="Adding problem (T=100,200,400), copy memory (T=50,100,200), sequential and "
                                      "permuted 8x8 digits; cells at matched parameter counts and equal steps.")
     m.add_argument("--quick", action="store_true", help="small T and few steps (<= 60 s); the last line is JSON")
-    m.add_argument("--cells", type=_any_encoders, default=["rnn", "lstm", "gru"],
+    m.add_argument("--cells", type=name_list("--cells", _registered), default=["rnn", "lstm", "gru"],
                    help="comma-separated encoders (default rnn,lstm,gru; any registered encoder may join)")
     m.add_argument("--tasks", default=None, help="only these task families: adding,copy,digits,pdigits")
     m.add_argument("--reference-hidden", type=positive_int("--reference-hidden"), default=64,
@@ -42,23 +56,25 @@ def register(sub) -> None:
     m.add_argument("--jobs", type=positive_int("--jobs"), default=1,
                    help="train this many task x cell runs at once in worker processes of one thread each (default 1)")
     m.set_defaults(func=cmd_memory)
-    e = names.add_parser("encoders", help="rnn/lstm/gru/mingru/minlstm/tcn/transformer side by side",
-                         description="Training tokens/s vs T, batch-1 generation vs position, and quality at equal "
-                                     "CPU time (adding problem, char-LM, seattle-weather forecasting, SST-2) for every "
-                                     "encoder at matched parameter counts; correctness first; plots next to the JSON.")
-    e.add_argument("--quick", action="store_true", help="correctness, the T=4096 minGRU/GRU ratio and generation "
-                                                        "(<= 60 s); the last line is JSON")
-    e.add_argument("--sections", type=_encoder_sections, default=None,
-                   help="comma-separated: headline, generate, train, adding, charlm, forecast, sst2 "
-                        "(default: all; correctness always runs; --quick runs headline and generate only)")
-    e.add_argument("--charlm-minutes", type=float, default=1.5, help="char-LM training minutes per encoder (default 1.5)")
-    e.add_argument("--forecast-minutes", type=float, default=1.0,
-                   help="seattle-weather forecasting training minutes per encoder (default 1)")
-    e.add_argument("--sst2-minutes", type=float, default=1.0, help="SST-2 training minutes per encoder (default 1)")
-    e.add_argument("--adding-seconds", type=float, default=20.0, help="adding-problem training seconds per encoder (default 20)")
-    e.add_argument("--no-charlm", action="store_true", help="drop the charlm section")
-    e.add_argument("--out", default="runs/bench-encoders",
-                   help="directory for encoders.json and the plots encoders-throughput.png, encoders-generation.png")
+    e = names.add_parser("encoders", help="training tokens/s and generation µs/token of each encoder at one size",
+                         description="Correctness checks (float64), then for each encoder at input size = --hidden: "
+                                     "training tokens/s (forward + backward, all encoders timed round by round in one "
+                                     "process) and batch-1 generation µs/token at --position. The full side-by-side "
+                                     "benchmark (sweeps, quality at equal training time, plots) is "
+                                     "benchmarks/encoders.py in the source tree.")
+    e.add_argument("--encoders", type=name_list("--encoders", _speed_names), default=list(DEFAULT_ENCODERS),
+                   help=f"comma-separated encoders, the first is the reference of the ratios "
+                        f"(default {','.join(DEFAULT_ENCODERS)}; mingru-fused/chunked/log/loop pick a scan route)")
+    e.add_argument("--hidden", type=positive_int("--hidden"), default=256, help="hidden size and input size (default 256)")
+    e.add_argument("--seq-len", type=positive_int("--seq-len"), default=1024, help="training sequence length T (default 1024)")
+    e.add_argument("--batch-size", type=positive_int("--batch-size"), default=16, help="training batch B (default 16)")
+    e.add_argument("--layers", type=positive_int("--layers"), default=1, help="layers (default 1)")
+    e.add_argument("--position", type=positive_int("--position"), default=1024,
+                   help="generation is timed after this many tokens of context (default 1024)")
+    e.add_argument("--match-params", action="store_true",
+                   help="size each encoder to the parameter count of a GRU with --hidden (default: equal hidden size)")
+    e.add_argument("--rounds", type=positive_int("--rounds"), default=3, help="timed training rounds (default 3; median)")
+    e.add_argument("--out", default=None, help="also write DIR/encoders.json")
     e.add_argument("--threads", type=positive_int("--threads"), default=1, help="torch CPU threads (default 1)")
     e.set_defaults(func=cmd_encoders)
 
@@ -90,34 +106,19 @@ def cmd_memory(args) -> int:
     return 0
 
 
-def _encoder_sections(text: str) -> list:
-    """``--sections`` of ``bench encoders``: names of :data:`rnnkit.diagnostics.encoders.SECTIONS`."""
-    from ..diagnostics.encoders import SECTIONS
-
-    sections = [s.strip() for s in text.split(",") if s.strip()]
-    if not sections or set(sections) - set(SECTIONS):
-        raise argparse.ArgumentTypeError(f"--sections takes a comma-separated list of {', '.join(SECTIONS)}; "
-                                         f"got {text!r}")
-    return sections
-
-
 def cmd_encoders(args) -> int:
-    from ..errors import ConfigError
+    out = _out_dir(args.out) if args.out else None
+    import torch
 
-    if not min(args.charlm_minutes, args.forecast_minutes, args.sst2_minutes, args.adding_seconds) > 0:
-        raise ConfigError("--charlm-minutes, --forecast-minutes, --sst2-minutes and --adding-seconds must be > 0")
-    out = _out_dir(args.out)
-    from ..diagnostics import encoders
+    torch.set_num_threads(args.threads)
+    from ..diagnostics import speed
 
-    sections = [s for s in (args.sections or encoders.SECTIONS) if not (args.no_charlm and s == "charlm")]
-
-    log = lambda s: print(s, flush=True)  # noqa: E731
-    payload = encoders.run(quick=args.quick, threads=args.threads, adding_seconds=args.adding_seconds,
-                           sections=sections, charlm_minutes=args.charlm_minutes,
-                           forecast_minutes=args.forecast_minutes, sst2_minutes=args.sst2_minutes, log=log)
-    payload["plots"] = [Path(p).name for p in encoders.plot(payload, out, "encoders")]
-    _write_json(out / "encoders.json", payload)
-    print(encoders.table(payload))
-    print(f"wrote {out / 'encoders.json'}" + "".join(f", {p}" for p in payload["plots"]))
-    print(json.dumps(finite_json(encoders.summary(payload))), flush=True)
+    payload = speed.measure(args.encoders, hidden=args.hidden, seq_len=args.seq_len, batch=args.batch_size,
+                            layers=args.layers, position=args.position, match_params=args.match_params,
+                            rounds=args.rounds, log=lambda s: print(s, flush=True))
+    print(speed.table(payload))
+    if out is not None:
+        _write_json(out / "encoders.json", payload)
+        print(f"wrote {out / 'encoders.json'}")
+    print(json.dumps(finite_json(speed.summary(payload))), flush=True)
     return 0

@@ -34,6 +34,18 @@ def positive_int(name: str):
     return bounded(name, int, 1)
 
 
+def name_list(name: str, choices):
+    """An argparse type: a non-empty comma-separated list of ``choices`` (a sequence, or a
+    callable returning one, so a registry is only imported when the flag is parsed)."""
+    def parse(s: str) -> list:
+        allowed = tuple(choices() if callable(choices) else choices)
+        names = [c.strip() for c in s.split(",") if c.strip()]
+        if not names or set(names) - set(allowed):
+            raise argparse.ArgumentTypeError(f"{name} takes a comma-separated list of {', '.join(allowed)}; got {s!r}")
+        return names
+    return parse
+
+
 def add_config_flags(p: argparse.ArgumentParser, task: str) -> None:
     from ..training.config import sections_for
 

@@ -9,13 +9,9 @@ Each writes a PNG and the numbers as JSON into ``--out`` (see docs/diagnostics.m
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-from pathlib import Path
-
+from ..diagnostics.report import out_dir as _out_dir, write_json as _write_json
 from ..errors import ConfigError
-from .common import Parser, bounded, positive_int
+from .common import Parser, bounded, name_list, positive_int
 
 CELL_CHOICES = ("rnn", "rnn-relu", "lstm", "gru", "hand-rnn", "hand-rnn-relu", "hand-lstm", "hand-gru")
 
@@ -24,24 +20,9 @@ def _positive_float(name: str):
     return bounded(name, float, 0, inclusive=False)
 
 
-def _cell_list(s: str, allowed) -> list:
-    cells = [c.strip() for c in s.split(",") if c.strip()]
-    bad = [c for c in cells if c not in allowed]
-    if not cells or bad:
-        raise argparse.ArgumentTypeError(f"--cells takes a comma-separated list of {', '.join(allowed)}; got {s!r}")
-    return cells
-
-
 def _cells(s: str):
     """Recurrent cells (gradient flow needs hidden states h_t)."""
-    return _cell_list(s, CELL_CHOICES)
-
-
-def _any_encoders(s: str):
-    """Any registered encoder (the benchmark only needs the encoder contract)."""
-    from ..layers import ENCODERS
-
-    return _cell_list(s, tuple(ENCODERS))
+    return name_list("--cells", CELL_CHOICES)(s)
 
 
 def register(sub) -> None:
@@ -100,36 +81,6 @@ def register(sub) -> None:
 def default_lag(seq_len: int) -> int:
     """60 steps back (T = 200, the default), or 30% of a shorter sequence (at least 1, less than T)."""
     return max(1, min(60, int(0.3 * seq_len), seq_len - 1))
-
-
-def _out_dir(out: str) -> Path:
-    path = Path(out).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{path}: --out exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot create --out ({e.strerror or e})") from None
-    if not os.access(path, os.W_OK):
-        raise ConfigError(f"{path}: --out is not writable")
-    return path
-
-
-def finite_json(obj):
-    """Replace NaN and infinities (not valid JSON) by null, recursively."""
-    if isinstance(obj, float):
-        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v) for v in obj]
-    return obj
-
-
-def _write_json(path: Path, payload) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(finite_json(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _threads(n) -> None:

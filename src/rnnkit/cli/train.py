@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -78,19 +80,8 @@ def cmd_train(args) -> int:
     # the result goes to stdout (the progress and notes above went to stderr)
     stopped = " (stopped early)" if summary.get("stopped_early") else ""
     line = f"done: step {summary['global_step']}{stopped}, checkpoint {summary['out']}"
-    if m.get("val_wer") is not None:  # asr
-        line += f", val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}"
-        line += f", CTC loss {m['val_loss']:.4f}" if "val_loss" in m else ""
-    elif m.get("val_accuracy") is not None:  # classifiers
-        line += f", val accuracy {m['val_accuracy']:.4f}, macro-F1 {m['val_macro_f1']:.4f}, loss {m['val_loss']:.4f}"
-    elif m.get("val_mase") is not None or m.get("val_auc") is not None:  # forecast
-        line += ", " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_") and k != "val_bpc")
-    elif m.get("val_bleu") is not None:  # seq2seq
-        line += f", val BLEU {m['val_bleu']:.2f} (greedy), chrF {m['val_chrf']:.2f}"
-        line += f", loss {m['val_loss']:.4f}" if "val_loss" in m else ""
-    elif m.get("val_loss") is not None:
-        line += f", val loss {m['val_loss']:.4f} nats/char ({m['val_bpc']:.4f} bits/char)"
-    print(line)
+    told = importlib.import_module(f"rnnkit.tasks.{cfg.task}").summary(m)  # each task words its own metrics
+    print(line + (f", {told}" if told else ""))
     return 0
 
 

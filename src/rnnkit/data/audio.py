@@ -24,7 +24,9 @@ No librosa, no torchaudio (see ENVIRONMENT.md): torch core, NumPy, SciPy and sou
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -88,6 +90,32 @@ def _check_wav_header(path: Path) -> None:
         raise DataError(f"{path}: truncated WAV header") from None
 
 
+@contextlib.contextmanager
+def quiet_decoder():
+    """Silence what the C decoders (libsndfile's mpg123, vorbis) print to file descriptor 2
+    while they read: a corrupt MP3 should give rnnkit's one line, not a page of decoder notes.
+    (Python's own ``sys.stderr`` is untouched; only the process-level fd is redirected.)"""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _libsndfile_reason(msg: str) -> str:
+    """libsndfile's message, minus its misleading guess about pipes for an undecodable file."""
+    if "possibly a pipe" in msg or "does not exist or is not a regular file" in msg.lower():
+        return "corrupt or not in a format soundfile can decode"
+    return msg
+
+
 def audio_info(path: Path):
     """soundfile's info for ``path``, or a one-line DataError."""
     import soundfile as sf
@@ -101,9 +129,10 @@ def audio_info(path: Path):
         raise DataError(f"{path}: empty file (0 bytes)")
     _check_wav_header(path)
     try:
-        info = sf.info(str(path))
+        with quiet_decoder():
+            info = sf.info(str(path))
     except sf.LibsndfileError as e:
-        msg = str(e.error_string if hasattr(e, "error_string") else e).strip().rstrip(".")
+        msg = _libsndfile_reason(str(e.error_string if hasattr(e, "error_string") else e).strip().rstrip("."))
         low = msg.lower()
         if "format not recognised" in low or "unknown format" in low:
             raise DataError(f"{path}: not an audio file soundfile can read ({msg})") from None
@@ -136,14 +165,14 @@ def load_audio(path, sample_rate: int, max_seconds: Optional[float] = None) -> n
         raise DataError(f"{path}: {info.duration:.1f} s of audio is longer than the {max_seconds:g} s allowed")
     parts = []
     try:
-        with sf.SoundFile(str(path)) as f:
+        with quiet_decoder(), sf.SoundFile(str(path)) as f:
             while True:
                 block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)  # (n, channels)
                 if not len(block):
                     break
                 parts.append(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
     except sf.LibsndfileError as e:
-        raise DataError(f"{path}: unreadable audio data ({str(e).strip()})") from None
+        raise DataError(f"{path}: unreadable audio data ({_libsndfile_reason(str(e).strip())})") from None
     except (RuntimeError, ValueError) as e:
         raise DataError(f"{path}: unreadable audio data ({e})") from None
     x = np.concatenate(parts) if parts else np.zeros(0, np.float32)

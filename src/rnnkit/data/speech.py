@@ -49,9 +49,14 @@ ARPABET = ("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW O
            "UH UW V W Y Z ZH").split()
 
 
+_PUNCT = re.compile(r"[^\w\s']|_")
+
+
 def normalise_text(text: str) -> str:
-    """Lower case, curly apostrophes straightened, whitespace collapsed."""
-    return " ".join(text.replace("\u2019", "'").lower().split())
+    """Lower case, curly apostrophes straightened, punctuation other than the apostrophe
+    dropped (``"Three!"`` -> ``three``, ``twenty-one`` -> ``twenty one``), whitespace
+    collapsed. Letters and digits stay, so what the units cannot spell is still refused."""
+    return " ".join(_PUNCT.sub(" ", text.replace("\u2019", "'").lower()).split())
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,6 +250,9 @@ def read_csv_manifest(path: Path) -> List[Utterance]:
             continue
         if n == 1 and [c.strip().lower() for c in row[:2]] == ["path", "text"]:
             continue
+        if n == 1 and not Path(row[0].strip()).suffix.lower() in AUDIO_SUFFIXES:
+            raise DataError(f"{path}:1: the header must be 'path,text' (found columns: "
+                            f"{', '.join(c.strip() for c in row)[:200]}); or start with an audio path and its transcript")
         if len(row) < 2:
             raise DataError(f"{path}:{n}: expected 'path,text'")
         audio = _resolve(path.parent, row[0].strip(), f"{path}:{n}")

@@ -1,9 +1,9 @@
 """The forecasting predictor: forecasts, backtests and plots (``rnnkit forecast``/``backtest``/``evaluate``).
 
 A table is rebuilt into features with the checkpoint's saved column roles, categories,
-frequencies and scalers (nothing is refitted, :func:`rnnkit.data.timeseries.build` with the
-saved state); a series, column or category the model never saw, or a series shorter than
-the lookback, is refused with one line. The network (:class:`~.nets.ForecastNet`) maps
+frequencies and scalers (nothing is refitted: :func:`rnnkit.data.timeseries.transform` with
+the saved state, the same code that built the training features); a series, column or
+category the model never saw, or a series shorter than the lookback, is refused with one line. The network (:class:`~.nets.ForecastNet`) maps
 windows to scaled outputs; this class maps them back to units and into tables.
 """
 
@@ -72,7 +72,8 @@ class ForecastPredictor(Predictor):
                 raise InputError("the given frame has no rows")
         else:
             raise InputError(f"data must be None, a CSV path or a pandas DataFrame, got {type(data).__name__}")
-        return ts.build(ts.Spec(**spec), df=frame, saved=self.state)
+        spec = ts.Spec(**spec)
+        return ts.transform(ts.read_table(spec) if frame is None else frame, spec, self.state)
 
     def run_windows(self, tsdata, split: str) -> Dict[str, np.ndarray]:
         """Predictions (scaled space) of every window of ``split``, in batches."""

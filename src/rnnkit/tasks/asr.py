@@ -181,3 +181,10 @@ def score(encoder, task, units: Units, feats: Sequence[np.ndarray], texts: Seque
           decoder: str = "greedy", beam_size: int = 8, constraint=None) -> Tuple[Dict[str, float], List[str]]:
     """Decode ``feats`` and compare with ``texts``: WER, CER (PER for phonemes), accuracy."""
     return score_posteriors(posteriors(encoder, task, feats), units, texts, decoder, beam_size, constraint)
+
+
+def summary(m: Dict[str, float]) -> str:
+    """The validation metrics of ``rnnkit train``'s last line."""
+    if m.get("val_wer") is None:
+        return ""
+    return f"val WER {m['val_wer']:.4f}, CER {m['val_cer']:.4f}" + (f", CTC loss {m['val_loss']:.4f}" if "val_loss" in m else "")

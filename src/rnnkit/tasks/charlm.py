@@ -139,3 +139,10 @@ def make_stepper(weights: Dict[str, np.ndarray], model_cfg: dict, engine: str = 
     module = nn.ModuleDict({"encoder": encoder, "task": task})
     module.load_state_dict(state)
     return TorchStepper(encoder, task), "torch"
+
+
+def summary(m: Dict[str, float]) -> str:
+    """The validation metrics of ``rnnkit train``'s last line."""
+    if m.get("val_loss") is None:
+        return ""
+    return f"val loss {m['val_loss']:.4f} nats/char ({m['val_bpc']:.4f} bits/char)"

@@ -201,3 +201,8 @@ def rollout(encoder: Encoder, task: ForecastTask, x: Tensor, data, windows: np.n
         row = torch.cat([o - off, cal_t[:, k]], dim=1)[:, None]  # (B, 1, K + F)
         cur = torch.cat([cur[:, 1:], row], dim=1)  # (B, L, C)
     return {"mean": torch.stack(outs, 1).double().numpy()}  # (B, H, K)
+
+
+def summary(m: Dict[str, float]) -> str:
+    """The validation metrics of ``rnnkit train``'s last line."""
+    return ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_"))

@@ -161,3 +161,10 @@ def predict_proba(encoder: Encoder, task: SentimentTask, ids: Sequence[np.ndarra
         probs[b] = torch.softmax(task.logits(y, lens).double(), -1).cpu().numpy()
     encoder.train(was[0]), task.train(was[1])
     return probs
+
+
+def summary(m: Dict[str, float]) -> str:
+    """The validation metrics of ``rnnkit train``'s last line."""
+    if m.get("val_accuracy") is None:
+        return ""
+    return f"val accuracy {m['val_accuracy']:.4f}, macro-F1 {m['val_macro_f1']:.4f}, loss {m['val_loss']:.4f}"

@@ -458,3 +458,11 @@ class DictionaryBaseline:
 
         # detokenise: no space before closing punctuation (what sacrebleu expects)
         return [re.sub(r" ([.,!?;:)])", r"\1", " ".join(self.table.get(w, w) for w in _words(t))) for t in texts]
+
+
+def summary(m: Dict[str, float]) -> str:
+    """The validation metrics of ``rnnkit train``'s last line."""
+    if m.get("val_bleu") is None:
+        return f"val loss {m['val_loss']:.4f}" if "val_loss" in m else ""
+    return (f"val BLEU {m['val_bleu']:.2f} (greedy), chrF {m['val_chrf']:.2f}"
+            + (f", loss {m['val_loss']:.4f}" if "val_loss" in m else ""))

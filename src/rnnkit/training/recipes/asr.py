@@ -20,9 +20,7 @@ import numpy as np
 
 from ...data import speech as sp
 from ...data.audio import LogMel, add_noise, normalise, spec_augment
-from ...data.audio import speed_perturb as perturb_speed
-from ...data.speech_sets import (FsddSource, check_transcripts, featurise, feature_config,  # noqa: F401
-                                 file_sets, fsdd_sets, make_units)
+from ...data.speech_sets import check_transcripts, featurise, feature_config, file_sets, fsdd_sets, make_units
 from ...tasks import asr
 from ...tasks.asr import score
 from ..datamodule import EpochBatches, FixedBatches, bucketed_batches, loader
@@ -163,7 +161,11 @@ def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int
     def final_eval(module) -> Dict[str, float]:
         if not val_feats:  # --val-recordings 0
             return {}
-        m, _ = score(module.encoder, module.task, units, val_feats, val_texts)
+        m, hyps = score(module.encoder, module.task, units, val_feats, val_texts)
+        if not any(h.strip() for h in hyps):
+            print(f"rnnkit: warning: the model outputs only blanks on validation (WER {m['wer']:.2f}): it has not "
+                  f"learned yet; train longer (a larger --max-steps or --max-time; configs/asr-fsdd-*.yaml train "
+                  f"for minutes) or raise --lr", file=sys.stderr)
         return {"val_wer": m["wer"], "val_cer": m["cer"], "val_accuracy": m["accuracy"]}
 
     data_config = {**d, "data": d["data"] if d["data"] == "fsdd" else str(Path(d["data"]).resolve()),

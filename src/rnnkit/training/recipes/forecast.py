@@ -76,7 +76,9 @@ def evaluate_split(encoder, task, data: ts.TSData, split: str) -> Dict[str, floa
 
 def prepare(cfg, saved_data: Optional[Dict[str, Any]], start: Optional[Tuple[int, int]]) -> Prepared:
     spec = spec_from_config(asdict(cfg.data))
-    data = ts.build(spec, saved=saved_data)
+    frame = ts.read_table(spec)
+    # a resumed run transforms its own training table with the state it saved (refits nothing)
+    data = ts.fit_transform(frame, spec) if saved_data is None else ts.transform(frame, spec, saved_data, training=True)
     encoder, task = fc.build_for(asdict(cfg.model), data)
     dm = WindowDataModule(data, cfg.data.batch_size, cfg.run.seed, start or (0, 0))
 

@@ -23,7 +23,7 @@ venv: $(VENV)/.created
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt $(TORCH_PIP_FLAGS) torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e '.[test,serve]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,export,serve]'
 	@touch $@
 
 install: $(VENV)/.installed

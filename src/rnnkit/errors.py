@@ -22,6 +22,10 @@ class CheckpointError(UserError):
     """A checkpoint that cannot be loaded (missing, corrupt, wrong task, newer format)."""
 
 
+class ExportError(CheckpointError):
+    """A checkpoint that cannot be exported (an encoder without an ONNX route, a failed self-check)."""
+
+
 class ConfigError(UserError):
     """An invalid configuration value or option."""
 

@@ -20,7 +20,7 @@ from .common import Parser
 VERBS = ("rnnkit.cli.train", "rnnkit.cli.sample", "rnnkit.cli.evaluate",
          "rnnkit.cli.predict", "rnnkit.cli.forecast", "rnnkit.cli.backtest",
          "rnnkit.cli.diagnose", "rnnkit.cli.bench", "rnnkit.cli.translate",
-         "rnnkit.cli.transcribe", "rnnkit.cli.serve")
+         "rnnkit.cli.transcribe", "rnnkit.cli.serve", "rnnkit.cli.export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -476,3 +476,19 @@ def label_ids(labels: Sequence[str], classes: Sequence[str], names: Dict[str, st
         raise DataError(f"{where}: label(s) {shown} were never seen in training (model classes: "
                         f"{', '.join(map(repr, classes))})")
     return np.array([index[lab] for lab in labels], dtype=np.int64)
+
+
+def eval_batches(lengths: np.ndarray, max_tokens: int = 8192, max_batch: int = 256) -> List[np.ndarray]:
+    """Indices sorted by length, cut into batches of at most ``max_tokens`` padded tokens."""
+    order = np.argsort(lengths, kind="stable")
+    batches, cur, longest = [], [], 0
+    for i in order:
+        L = int(lengths[i])
+        if cur and (max(longest, L) * (len(cur) + 1) > max_tokens or len(cur) >= max_batch):
+            batches.append(np.array(cur))
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, L)
+    if cur:
+        batches.append(np.array(cur))
+    return batches

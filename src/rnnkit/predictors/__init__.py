@@ -52,9 +52,10 @@ def load(path: Union[str, Path], *, device: str = "cpu", expect: Optional[Sequen
     p = Path(path).expanduser()
     config = ckpt_io.read_config(p, expect_task=list(expect) if expect else None)
     if "export" in config:
-        from ..export.onnx_runtime import load_exported
+        from ..export.onnx_runtime import load_net
 
-        return load_exported(p)
+        config, net = load_net(p)  # files verified against their sha256s; graphs in onnxruntime
+        return predictor_class(config["task"])(config, net, path=p)
     return predictor_class(config["task"]).from_checkpoint(p, device=device)
 
 

@@ -189,16 +189,9 @@ def rollout(encoder: Encoder, task: ForecastTask, x: Tensor, data, windows: np.n
 
     H, K = task.rollout_horizon, task.n_targets
     transform = data.spec.transform
-    cal, offset = [], []
-    for s, e in windows:
-        ser = data.series[int(s)]
-        future = ts.future_times(ser.times[e], ser.freq, H)
-        cal.append(ts.calendar_features(np.array(future, dtype="datetime64[ns]"), ser.freq) if data.spec.calendar
-                   else np.zeros((H, 0)))
-        mean, scale = data.target_scale(int(s))
-        offset.append(np.zeros(K) if transform == "levels" else mean / scale)  # input = (d - mean) / scale
-    cal_t = torch.as_tensor(np.stack(cal), dtype=x.dtype)  # (B, H, F)
-    off = torch.as_tensor(np.stack(offset), dtype=x.dtype)  # (B, K)
+    cal, offset = ts.rollout_inputs(data, windows, H, K)
+    cal_t = torch.as_tensor(cal, dtype=x.dtype)  # (B, H, F)
+    off = torch.as_tensor(offset, dtype=x.dtype)  # (B, K)
     cur, outs, total = x, [], torch.zeros(x.shape[0], K, dtype=x.dtype)
     for k in range(H):
         y, _ = encoder(cur)

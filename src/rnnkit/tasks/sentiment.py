@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data.sentiment import eval_batches  # noqa: F401  (torch-free: the ONNX runtime batches with it too)
 from .sentiment_metrics import metrics  # noqa: F401  (torch-free home, re-exported)
 from ..layers import Encoder, build_encoder
 
@@ -143,22 +144,6 @@ def collate(ids: Sequence[np.ndarray], labels: Optional[np.ndarray] = None) -> D
     if labels is not None:
         batch["y"] = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     return batch
-
-
-def eval_batches(lengths: np.ndarray, max_tokens: int = 8192, max_batch: int = 256) -> List[np.ndarray]:
-    """Indices sorted by length, cut into batches of at most ``max_tokens`` padded tokens."""
-    order = np.argsort(lengths, kind="stable")
-    batches, cur, longest = [], [], 0
-    for i in order:
-        L = int(lengths[i])
-        if cur and (max(longest, L) * (len(cur) + 1) > max_tokens or len(cur) >= max_batch):
-            batches.append(np.array(cur))
-            cur, longest = [], 0
-        cur.append(i)
-        longest = max(longest, L)
-    if cur:
-        batches.append(np.array(cur))
-    return batches
 
 
 @torch.no_grad()

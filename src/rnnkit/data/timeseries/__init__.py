@@ -35,11 +35,11 @@ from .calendar import calendar_features, default_max_gap, fmt_time, future_times
 from .fit import build, fit, fit_transform, transform
 from .spec import NO, PRESETS, YES, Spec, check_spec, parse_event, preset_defaults, resolve_spec, split_list
 from .table import read_table, target_columns, target_names, tidy_frame
-from .windows import Series, TSData, last_window, make_windows, naive_mae, window_ends
+from .windows import Series, TSData, last_window, make_windows, naive_mae, rollout_inputs, window_ends
 
 __all__ = [
     "NO", "PRESETS", "YES", "Series", "Spec", "TSData", "build", "calendar_features", "check_spec",
     "default_max_gap", "fit", "fit_transform", "fmt_time", "future_times", "infer_freq", "last_window",
-    "make_windows", "naive_mae", "parse_event", "preset_defaults", "read_table", "resolve_spec", "split_list", "steps_between",
+    "make_windows", "naive_mae", "parse_event", "rollout_inputs", "preset_defaults", "read_table", "resolve_spec", "split_list", "steps_between",
     "target_columns", "target_names", "tidy_frame", "transform", "window_ends",
 ]

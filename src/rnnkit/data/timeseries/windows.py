@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ...errors import DataError
+from .calendar import calendar_features, future_times
 from .spec import Spec
 
 @dataclass
@@ -158,3 +159,19 @@ def last_window(ser: Series, spec: Spec, data_name: str) -> int:
         raise DataError(f"{data_name}: series {ser.name!r}: the last {L} rows are not a complete window "
                         f"(a gap or missing values); --missing ffill may help")
     return t
+
+
+def rollout_inputs(data: TSData, windows: np.ndarray, horizon: int, n_targets: int) -> Tuple[np.ndarray, np.ndarray]:
+    """What an autoregressive rollout appends besides its predictions: the calendar features of
+    each future step ``(B, H, F)`` and the offset of a target's input row ``(B, K)`` (0 for
+    levels; mean / scale for changes, whose input is ``(d - mean) / scale``). One home for
+    the torch rollout (:func:`rnnkit.tasks.forecast.rollout`) and the ONNX one."""
+    cal, offset = [], []
+    for s, e in windows:
+        ser = data.series[int(s)]
+        future = future_times(ser.times[e], ser.freq, horizon)
+        cal.append(calendar_features(np.array(future, dtype="datetime64[ns]"), ser.freq) if data.spec.calendar
+                   else np.zeros((horizon, 0)))
+        mean, scale = data.target_scale(int(s))
+        offset.append(np.zeros(n_targets) if data.spec.transform == "levels" else mean / scale)
+    return np.stack(cal), np.stack(offset)

@@ -90,7 +90,8 @@ def test_export_section_listing_other_graphs(exported, tmp_path):
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError) as e:
         load_net(d)
-    _one_line(e, "seq2seq", "encoder.onnx")
+    msg = _one_line(e, "seq2seq")  # refused by the config schema (an asr model section) or by the missing graphs
+    assert "encoder.onnx" in msg or "unknown key model." in msg, msg
 
 
 @pytest.mark.parametrize("task,encoder,needle", [

@@ -190,3 +190,14 @@ def test_diagnose_a_forecast_checkpoint(trained, tmp_path, capsys):
     capsys.readouterr()
     one_line_error(capsys, ["diagnose", "gradients", str(out), "--data", "x.txt", "--out", str(tmp_path / "d")],
                    "--data picks the text of a charlm checkpoint; a forecast checkpoint is probed on its own")
+
+
+def test_a_single_series_is_named_after_its_target(tmp_path, capsys):
+    """#19.6: `--series temp` finds the one series of an ungrouped table (it was called 'series')."""
+    data = write(daily_frame(n=120), tmp_path / "one.csv")
+    out = tmp_path / "o"
+    assert main(["train", "forecast", "--data", str(data), "--time", "date", "--target", "temp",
+                 "--out", str(out), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["forecast", str(out), "--series", "temp", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["series"] == "temp"

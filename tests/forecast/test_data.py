@@ -44,8 +44,8 @@ def test_scalers_are_fitted_on_the_training_part_only(tmp_path):
     moved = ts.build(spec(write(df2, tmp_path / "b.csv")))
     assert moved.state["scalers"] == base.state["scalers"]
     train = df[~after]
-    assert moved.state["scalers"]["series"]["mean"][0] == pytest.approx(train["temp"].mean())
-    assert moved.state["scalers"]["series"]["scale"][0] == pytest.approx(train["temp"].std(ddof=0))
+    assert moved.state["scalers"][moved.series[0].name]["mean"][0] == pytest.approx(train["temp"].mean())
+    assert moved.state["scalers"][moved.series[0].name]["scale"][0] == pytest.approx(train["temp"].std(ddof=0))
 
 
 def test_split_is_chronological_and_training_labels_precede_validation(tmp_path):
@@ -121,9 +121,9 @@ def test_missing_values_policies(tmp_path):
         ts.build(spec(p, covariates="humidity"))
     ff = ts.build(spec(p, covariates="humidity", missing="ffill"))
     it = ts.build(spec(p, covariates="humidity", missing="interpolate"))
-    sc = ff.state["scalers"]["series"]
+    sc = ff.state["scalers"][ff.series[0].name]
     raw_ff = ff.series[0].feats[30, 1] * sc["scale"][1] + sc["mean"][1]
-    raw_it = it.series[0].feats[30, 1] * it.state["scalers"]["series"]["scale"][1] + it.state["scalers"]["series"]["mean"][1]
+    raw_it = it.series[0].feats[30, 1] * it.state["scalers"][it.series[0].name]["scale"][1] + it.state["scalers"][it.series[0].name]["mean"][1]
     assert raw_ff == pytest.approx(df.loc[29, "humidity"], abs=1e-3)
     assert raw_it == pytest.approx((df.loc[29, "humidity"] + df.loc[31, "humidity"]) / 2, abs=1e-3)
 
@@ -145,7 +145,7 @@ def test_event_threshold_label_is_read_at_t_plus_horizon(tmp_path):
     b = d.batch(np.array([5]), "train")
     assert b["event"][0] == float(df.loc[e + 1, "precip"] > 0)
     # inputs end at row e: the label's source value (row e + 1) is not in them
-    sc = d.state["scalers"]["series"]
+    sc = d.state["scalers"][d.series[0].name]
     last_precip = b["x"][0, -1, 1] * sc["scale"][1] + sc["mean"][1]
     assert last_precip == pytest.approx(df.loc[e, "precip"], abs=1e-3)
 
@@ -242,7 +242,7 @@ def test_weather_aus_rain_tomorrow_never_sees_next_days_rainfall():
     d = ts.build(ts.resolve_spec({"data": "weather-aus", "lookback": 3}))
     raw = pd.read_csv(SHARED / "weather-aus" / "weatherAUS-albury.csv")
     j = d.feature_names.index("Rainfall")
-    sc = d.state["scalers"]["series"]
+    sc = d.state["scalers"][d.series[0].name]
     ser = d.series[0]
     for s, e in d.windows["test"][:50]:
         row = int(ser.rows[e]) - 2  # CSV line -> frame index

@@ -135,7 +135,7 @@ def test_arima_rolling_origin_uses_only_the_past(tmp_path):
     p = write(df, tmp_path / "ar.csv")
     data = ts.build(ts.resolve_spec({"data": str(p), "time": "date", "target": "temp", "lookback": 4, "horizon": 1}))
     f, orders = fb.arima(data, "test", order=(1, 0, 0))
-    assert orders == {"series/temp": [1, 0, 0]}
+    assert orders == {"temp/temp": [1, 0, 0]}  # a single series is named after its target
     # changing the data after an origin must not change that origin's forecast
     df2 = df.copy()
     e0 = data.windows["test"][0, 1]

@@ -227,6 +227,8 @@ def _one_hot(col: np.ndarray, known: List[str], name: str, rows: np.ndarray, spe
 def _transform(df, spec: Spec, state: Dict[str, Any], training: bool) -> TSData:
     groups = list(dict.fromkeys(df["__series"]))
     known = state["series"]
+    if known == ["series"] and len(groups) == 1 and not spec.group and not spec.wide:
+        df["__series"] = groups[0] = "series"  # a checkpoint from before single series took their target's name
     for g in groups:
         if g not in known:
             raise DataError(f"{spec.data}: series {g!r} was never seen in training (known: {', '.join(known)})")

@@ -149,7 +149,7 @@ def tidy_frame(df, spec: Spec):
             parts.append(p)
         df = pd.concat(parts, ignore_index=True)
     else:
-        df["__series"] = df[spec.group].astype(str) if spec.group else "series"
+        df["__series"] = df[spec.group].astype(str) if spec.group else single_series_name(spec)
     df = df.sort_values(["__series", "__time"], kind="stable").reset_index(drop=True)
     dup = df.duplicated(["__series", "__time"], keep=False).to_numpy()
     if dup.any():
@@ -167,3 +167,11 @@ def target_columns(spec: Spec) -> List[str]:
 
 def target_names(spec: Spec) -> List[str]:
     return ["value"] if spec.wide else list(spec.targets)
+
+
+def single_series_name(spec: Spec) -> str:
+    """The name of an ungrouped table's one series: its target (``temp_max``), or the event's
+    column for an event forecast; checkpoints written before this named it ``series``."""
+    if spec.targets:
+        return ",".join(spec.targets)
+    return parse_event(spec.event)[0] if spec.event else "series"

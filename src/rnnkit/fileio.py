@@ -120,16 +120,25 @@ def atomic_output(path: PathLike, mode: str = "w", encoding: str = "utf-8", newl
         except OSError as e:
             raise UserError(f"{p}: write failed ({_why(e)})") from None
         return
+    with _temp_beside(p, ".tmp") as tmp:
+        with open(tmp, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@contextmanager
+def _temp_beside(p: Path, suffix: str) -> Iterator[str]:
+    """A temp file's name in ``p``'s folder, renamed onto ``p`` when the block ends cleanly;
+    removed otherwise. The one place write errors become a :class:`UserError` line."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=suffix, dir=p.parent)
+        os.close(fd)
     except OSError as e:
         raise UserError(f"{p}: cannot write ({_why(e)})") from None
     try:
         try:
-            with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
+            yield tmp
             os.chmod(tmp, 0o644 & ~_umask())
             os.replace(tmp, p)
         except OSError as e:
@@ -171,22 +180,8 @@ def write_with(path: PathLike, writer: Callable[[str], None], suffix: str = "") 
             writer(buf)  # type: ignore[arg-type]  # matplotlib and pandas take file objects too
             f.write(buf.getvalue())
         return p
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=suffix or p.suffix or ".tmp", dir=p.parent)
-        os.close(fd)
-    except OSError as e:
-        raise UserError(f"{p}: cannot write ({_why(e)})") from None
-    try:
-        try:
-            writer(tmp)
-            os.chmod(tmp, 0o644 & ~_umask())
-            os.replace(tmp, p)
-        except OSError as e:
-            msg = "no space left on the device" if e.errno == errno.ENOSPC else _why(e)
-            raise UserError(f"{p}: write failed ({msg}); the file was left as it was") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with _temp_beside(p, suffix or p.suffix or ".tmp") as tmp:
+        writer(tmp)
     return p
 
 

@@ -48,6 +48,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
+    except BaseException as e:  # a second Ctrl-C while `train` starts up (training.signals.StopNow)
+        if type(e).__name__ != "StopNow":
+            raise
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # `rnnkit sample ... | head`: the reader went away; not an error
         try:

@@ -55,15 +55,21 @@ def cmd_train(args) -> int:
             _adopt_checkpoint_sections(cfg, args.resume)
         sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
         return 0
-    if cfg.run.engine == "numpy":
-        from ..training.numpy_engine import train_numpy as train  # never imports torch
-    else:
-        from ..training.run import train
+    from ..training.signals import defer_interrupts, end_deferral
 
+    defer_interrupts()  # a Ctrl-C while torch and Lightning import is not lost (training/signals.py)
     try:
+        if cfg.run.engine == "numpy":
+            from ..training.numpy_engine import train_numpy as train  # never imports torch
+        else:
+            from ..training.run import train
         summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
     except Interrupted as e:
+        if "before training started" in str(e):
+            raise
         raise Interrupted(f"{e}; continue with: {resume_command(args, cfg, cfg.run.out or args.resume)}") from None
+    finally:
+        end_deferral()
     if summary.get("interrupted"):
         print(f"stopped by {summary['interrupted']} at step {summary['global_step']}; checkpoint saved in "
               f"{summary['out']}; continue with: {resume_command(args, cfg, summary['out'])}")

@@ -38,7 +38,7 @@ from .config import TrainConfig
 from .progress import Budget, log_line, note, patience_from, warmup_warning
 from .rundir import RunDir
 from .schedule import lr_factor
-from .signals import StopFlag, StopNow
+from .signals import StopFlag, StopNow, refuse_if_pending
 
 EVAL_STREAMS = 16  # as tasks.charlm.EVAL_STREAMS (not imported: that module needs torch)
 
@@ -177,6 +177,7 @@ def train_numpy(cfg: TrainConfig, resume: Optional[str] = None, overwrite: bool 
         print(f"already at step {state.step} >= --max-steps {cfg.run.max_steps}; nothing to do")
         return {**summary, "metrics": {}}
     stop = StopFlag()
+    refuse_if_pending()
     try:
         with run.claim():
             stop.install()

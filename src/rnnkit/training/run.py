@@ -14,7 +14,7 @@ from .. import checkpoint as ckpt_io
 from ..errors import ConfigError, Interrupted
 from .config import TrainConfig
 from .rundir import RunDir, is_rank_zero
-from .signals import StopNow
+from .signals import StopNow, refuse_if_pending
 
 
 def quiet_lightning() -> None:
@@ -185,6 +185,7 @@ def fit(run: RunDir, trainer, module, prep, ckpt_cb, graceful) -> None:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     primary = trainer.global_rank == 0 and is_rank_zero()
+    refuse_if_pending()
     try:
         with run.claim(primary=primary):
             graceful.install()

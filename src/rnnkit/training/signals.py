@@ -29,6 +29,8 @@ class StopFlag:
         if threading.current_thread() is threading.main_thread():  # handlers live in the main thread only
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
+        if self.signal is None:
+            self.signal = pending()  # one that arrived while the run was starting up
         return self
 
     def restore(self) -> None:
@@ -44,3 +46,38 @@ class StopFlag:
     @property
     def name(self) -> Optional[str]:
         return None if self.signal is None else signal.Signals(self.signal).name
+
+
+# A signal that arrives while `rnnkit train` starts up (importing torch and Lightning, reading
+# the data) is recorded rather than raised: a KeyboardInterrupt raised inside an import can be
+# swallowed by a library's bare `except:`, and the run then trains on as if nothing happened.
+# The engines check :func:`pending` before they create --out and refuse to start.
+_startup: Optional[StopFlag] = None
+
+
+def defer_interrupts() -> StopFlag:
+    """Record SIGINT/SIGTERM from now on (a second SIGINT still stops at once: StopNow)."""
+    global _startup
+    _startup = StopFlag().install()
+    return _startup
+
+
+def pending() -> Optional[int]:
+    """The signal recorded since :func:`defer_interrupts`, if any."""
+    return None if _startup is None else _startup.signal
+
+
+def end_deferral() -> None:
+    global _startup
+    if _startup is not None:
+        _startup.restore()
+        _startup = None
+
+
+def refuse_if_pending(what: str = "training") -> None:
+    """Raise :class:`~rnnkit.errors.Interrupted` when a signal arrived before ``what`` began."""
+    sig = pending()
+    if sig is not None:
+        from ..errors import Interrupted
+
+        raise Interrupted(f"stopped by {signal.Signals(sig).name} before {what} started; nothing was written")

@@ -51,3 +51,9 @@ def tiny(tmp_path_factory):
     from tests.tiny import train_all
 
     return train_all(tmp_path_factory.mktemp("tiny"))
+
+
+# fixtures shared by the package directories (tests/fixtures/ holds the data builders)
+from tests.fixtures.asr import digit_folder  # noqa: E402,F401
+from tests.fixtures.sentiment import reviews_csv  # noqa: E402,F401
+from tests.fixtures.seq2seq import toy_files  # noqa: E402,F401

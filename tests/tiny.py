@@ -20,7 +20,7 @@ def _charlm(d: Path) -> list:
 
 
 def _sentiment(d: Path) -> list:
-    from tests.sentiment.conftest import synthetic_reviews, write_csv
+    from tests.fixtures.sentiment import synthetic_reviews, write_csv
 
     data = write_csv(d / "reviews.csv", [(t, "pos" if y else "neg") for t, y in synthetic_reviews(300)])
     return ["train", "sentiment", "--data", str(data), "--hidden", "16", "--embedding-dim", "16",
@@ -29,7 +29,7 @@ def _sentiment(d: Path) -> list:
 
 
 def _forecast(d: Path) -> list:
-    from tests.forecast.helpers import daily_frame, write
+    from tests.fixtures.forecast import daily_frame, write
 
     data = write(daily_frame(n=160, groups=("A", "B")), d / "daily.csv")
     return ["train", "forecast", "--data", str(data), "--time", "date", "--target", "temp", "--group", "site",
@@ -40,7 +40,7 @@ def _forecast(d: Path) -> list:
 
 def _asr(d: Path) -> list:
     from rnnkit.data.audio import write_wav
-    from tests.asr.conftest import tone
+    from tests.fixtures.asr import tone
 
     audio = d / "digits"
     audio.mkdir()
@@ -54,7 +54,7 @@ def _asr(d: Path) -> list:
 
 
 def _seq2seq(d: Path) -> list:
-    from tests.seq2seq.conftest import toy_pairs
+    from tests.fixtures.seq2seq import toy_pairs
 
     src, tgt = toy_pairs(300)
     s, t = d / "train.en", d / "train.de"

@@ -25,9 +25,9 @@ def train_all(root: Path) -> Dict[str, Path]:
     """charlm, sentiment, forecast, asr, seq2seq checkpoints (2-3 steps each, about 6 s)."""
     from rnnkit.cli.main import main
     from rnnkit.data.audio import write_wav
-    from tests.asr.conftest import tone
-    from tests.sentiment.conftest import synthetic_reviews, write_csv
-    from tests.seq2seq.conftest import toy_pairs
+    from tests.fixtures.asr import tone
+    from tests.fixtures.sentiment import synthetic_reviews, write_csv
+    from tests.fixtures.seq2seq import toy_pairs
     from tests.util import make_text, tiny_train_args
 
     out: Dict[str, Path] = {}

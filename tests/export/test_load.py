@@ -42,7 +42,7 @@ def test_charlm_same_scores_and_greedy_samples(trained, exported):
 
 
 def test_sentiment_same_probabilities(trained, exported):
-    from tests.sentiment.conftest import synthetic_reviews
+    from tests.fixtures.sentiment import synthetic_reviews
 
     texts = [t for t, _ in synthetic_reviews(30, seed=11)]
     pa, pb = rnnkit.load(trained["sentiment"]).predict(texts), rnnkit.load(exported["sentiment"]).predict(texts)
@@ -86,7 +86,7 @@ def test_asr_same_transcripts(trained, exported):
 
 
 def test_seq2seq_same_translations(trained, exported):
-    from tests.seq2seq.conftest import toy_pairs
+    from tests.fixtures.seq2seq import toy_pairs
 
     src, _ = toy_pairs(10, seed=2)
     a, b = rnnkit.load(trained["seq2seq"]), rnnkit.load(exported["seq2seq"])

@@ -69,7 +69,7 @@ def test_charlm_parity_on_the_corpus(trained, exported):
 def test_sentiment_parity_on_reviews(trained, exported):
     from rnnkit.data.sentiment import Vocab, encode_texts
     from rnnkit.tasks import sentiment
-    from tests.sentiment.conftest import synthetic_reviews
+    from tests.fixtures.sentiment import synthetic_reviews
 
     encoder, task = _modules(trained["sentiment"])
     cfg, net = load_net(exported["sentiment"])
@@ -121,7 +121,7 @@ def test_asr_parity_on_recordings(trained, exported):
 def test_seq2seq_decodes_match_torch(trained, exported, beam, ngram):
     from rnnkit.data.parallel import SubwordVocab
     from rnnkit.tasks import seq2seq
-    from tests.seq2seq.conftest import toy_pairs
+    from tests.fixtures.seq2seq import toy_pairs
 
     encoder, task = _modules(trained["seq2seq"])
     cfg, net = load_net(exported["seq2seq"])

@@ -59,7 +59,7 @@ def test_config_that_is_a_special_file(tiny_corpus, tmp_path, capsys, kind):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
 def test_embeddings_that_are_a_special_file(tmp_path, capsys, kind):
-    from tests.sentiment.conftest import synthetic_reviews, write_csv
+    from tests.fixtures.sentiment import synthetic_reviews, write_csv
 
     data = write_csv(tmp_path / "r.csv", synthetic_reviews(60))
     vec = _special(tmp_path, kind, "vectors.txt")

@@ -14,10 +14,10 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
 from rnnkit.cli.main import main  # noqa: E402
-from tests.asr.conftest import tone  # noqa: E402
-from tests.forecast.helpers import daily_frame  # noqa: E402
-from tests.sentiment.conftest import synthetic_reviews, write_csv  # noqa: E402
-from tests.seq2seq.conftest import toy_pairs  # noqa: E402
+from tests.fixtures.asr import tone  # noqa: E402
+from tests.fixtures.forecast import daily_frame  # noqa: E402
+from tests.fixtures.sentiment import synthetic_reviews, write_csv  # noqa: E402
+from tests.fixtures.seq2seq import toy_pairs  # noqa: E402
 from tests.util import make_text, tiny_train_args  # noqa: E402
 
 QUIET = ["--no-progress", "--logger", "none", "--threads", "1"]

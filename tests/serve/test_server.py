@@ -15,7 +15,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from rnnkit.predictors import load
-from tests.asr.conftest import tone
+from tests.fixtures.asr import tone
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from rnnkit.data import parallel as pd
 from rnnkit.errors import DataError
 
-from .conftest import SHARED_M30K, toy_pairs
+from tests.fixtures.seq2seq import SHARED_M30K, toy_pairs
 
 
 def test_aligned_files_plain_and_gzipped(toy_files):

@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 from rnnkit.cli.main import main
 from rnnkit.tasks import sentiment as st
 
-from .conftest import FILLER, NEG, POS, synthetic_reviews, write_csv
+from tests.fixtures.sentiment import FILLER, NEG, POS, synthetic_reviews, write_csv
 
 
 def _task(vocab=12, dim=6):

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from rnnkit.cli.main import main
-from tests.asr.conftest import tone
+from tests.fixtures.asr import tone
 
 TINY = ["--hidden", "8", "--layers", "1", "--conv-channels", "2", "--n-mels", "16", "--batch-size", "4",
         "--val-every", "2", "--checkpoint-every", "2", "--no-progress", "--logger", "none", "--threads", "1",
@@ -186,7 +186,7 @@ def test_recordings_too_short_for_ctc_are_reported(tmp_path, capsys):
 def test_training_without_a_validation_split(tmp_path, capsys, monkeypatch):
     """--val-recordings 0 (a final run on the whole training set): no validation metrics, and
     evaluate still scores the test split."""
-    from tests.asr.conftest import SHARED_FSDD
+    from tests.fixtures.asr import SHARED_FSDD
 
     if not SHARED_FSDD.is_dir():
         pytest.skip("../shared/datasets/fsdd is absent")

@@ -9,7 +9,7 @@ import pytest
 from rnnkit.data import timeseries as ts
 from rnnkit.errors import DataError
 
-from .helpers import daily_frame
+from tests.fixtures.forecast import daily_frame
 
 
 def _spec(**kw):

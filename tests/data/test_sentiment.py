@@ -11,7 +11,7 @@ import pytest
 from rnnkit.data import sentiment as sd
 from rnnkit.errors import DataError
 
-from .conftest import synthetic_reviews, write_csv
+from tests.fixtures.sentiment import synthetic_reviews, write_csv
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 

@@ -10,7 +10,7 @@ import pytest
 
 from rnnkit.cli.main import main
 
-from .helpers import daily_frame, write
+from tests.fixtures.forecast import daily_frame, write
 
 TINY = ["--hidden", "8", "--lookback", "6", "--batch-size", "16", "--max-steps", "30", "--val-every", "15",
         "--checkpoint-every", "30", "--warmup-steps", "3", "--no-progress", "--logger", "none", "--threads", "1"]

@@ -16,7 +16,7 @@ from rnnkit.cli.main import main
 
 from tests.training.test_train import _interrupted_run
 
-from .conftest import synthetic_reviews, write_csv
+from tests.fixtures.sentiment import synthetic_reviews, write_csv
 
 
 def train_args(data: Path, out: Path, *extra: str):

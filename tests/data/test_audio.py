@@ -10,7 +10,7 @@ import soundfile as sf
 
 from rnnkit.data import audio
 from rnnkit.errors import DataError
-from tests.asr.conftest import tone
+from tests.fixtures.asr import tone
 
 
 def test_load_resamples_and_downmixes(tmp_path):
@@ -80,7 +80,7 @@ def test_missing_and_directory(tmp_path):
 
 
 def test_real_truncated_fsdd_file(tmp_path):
-    from tests.asr.conftest import SHARED_FSDD
+    from tests.fixtures.asr import SHARED_FSDD
 
     src = SHARED_FSDD / "0_george_0.wav"
     if not src.exists():

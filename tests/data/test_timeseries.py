@@ -9,7 +9,7 @@ import pytest
 from rnnkit.data import timeseries as ts
 from rnnkit.errors import ConfigError, DataError
 
-from .helpers import daily_frame, write
+from tests.fixtures.forecast import daily_frame, write
 
 
 def spec(path, **kw):

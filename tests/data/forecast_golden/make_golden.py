@@ -7,7 +7,7 @@ then stay loadable and forecast the same numbers. This version goes through the 
 fit/transform API and regenerates the same files. Only rerun it here on purpose (it would
 freeze today's behaviour instead); to compare, write elsewhere:
 
-    PYTHONPATH=src python tests/forecast/data/make_golden.py [OUT_DIR]
+    PYTHONPATH=src python tests/data/forecast_golden/make_golden.py [OUT_DIR]
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(sys.argv[1]).resolve() if __name__ == "__main__" and len(sys.argv) > 1 else Path(__file__).resolve().parent
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for tests.forecast.helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for tests.fixtures.forecast
 
-from tests.forecast.helpers import daily_frame, write  # noqa: E402
+from tests.fixtures.forecast import daily_frame, write  # noqa: E402
 
 # data-config variants whose fitted state is frozen too (event labels, wide tables, levels, global scaler)
 STATE_SPECS = {

@@ -12,7 +12,7 @@ from rnnkit.data import timeseries as ts
 from rnnkit.tasks import forecast as fc
 from rnnkit.tasks import forecast_baselines as fb
 
-from .helpers import daily_frame, write
+from tests.fixtures.forecast import daily_frame, write
 
 MODEL = {"encoder": "gru", "hidden_size": 8, "num_layers": 1, "dropout": 0.0, "head": "point", "loss": "mse",
          "quantiles": "0.1,0.5,0.9"}

@@ -10,7 +10,7 @@ import pytest
 from rnnkit import checkpoint as C
 from rnnkit.cli.main import main
 
-from .conftest import toy_pairs
+from tests.fixtures.seq2seq import toy_pairs
 
 
 def train_args(src, tgt, out, *extra):

@@ -1,5 +1,5 @@
 """A forecast checkpoint written before the fit/transform split of ``data/timeseries.py``
-(tests/forecast/data/, frozen by ``make_golden.py`` there) still loads and gives the same
+(tests/data/forecast_golden/, frozen by ``make_golden.py`` there) still loads and gives the same
 features, forecasts and backtest; the fitted data state of other configurations is unchanged."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from rnnkit.cli.main import main
 from rnnkit.data import timeseries as ts
 
-from .data.make_golden import STATE_SPECS, digest
+from .forecast_golden.make_golden import STATE_SPECS, digest
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "forecast_golden"
 GOLDEN = json.loads((DATA / "golden.json").read_text())
 
 

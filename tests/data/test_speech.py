@@ -8,7 +8,7 @@ import soundfile as sf
 
 from rnnkit.data import speech as sp
 from rnnkit.errors import DataError
-from tests.asr.conftest import needs_fsdd, tone
+from tests.fixtures.asr import needs_fsdd, tone
 
 
 def test_char_units_roundtrip_and_blank():

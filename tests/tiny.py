@@ -39,15 +39,9 @@ def _forecast(d: Path) -> list:
 
 
 def _asr(d: Path) -> list:
-    from rnnkit.data.audio import write_wav
-    from tests.fixtures.asr import tone
+    from tests.fixtures.asr import write_digits
 
-    audio = d / "digits"
-    audio.mkdir()
-    for spk in ("anna", "bob"):
-        for digit in (1, 2, 3):
-            for idx in range(3):
-                write_wav(audio / f"{digit}_{spk}_{idx}.wav", tone(300 + 200 * digit, 0.3 + 0.05 * idx), 8000)
+    audio = write_digits(d / "digits")
     return ["train", "asr", "--data", str(audio), "--hidden", "8", "--layers", "1", "--conv-channels", "2",
             "--n-mels", "16", "--batch-size", "4", "--val-every", "2", "--checkpoint-every", "4",
             "--warmup-steps", "1", "--max-steps", "4"]

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from rnnkit.cli.main import main
-from tests.fixtures.asr import tone
+from tests.fixtures.asr import tone, write_digits
 
 TINY = ["--hidden", "8", "--layers", "1", "--conv-channels", "2", "--n-mels", "16", "--batch-size", "4",
         "--val-every", "2", "--checkpoint-every", "2", "--no-progress", "--logger", "none", "--threads", "1",
@@ -17,15 +17,8 @@ TINY = ["--hidden", "8", "--layers", "1", "--conv-channels", "2", "--n-mels", "1
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from rnnkit.data.audio import write_wav
-
     root = tmp_path_factory.mktemp("asr")
-    d = root / "digits"
-    d.mkdir()
-    for spk in ("anna", "bob"):
-        for digit in (1, 2, 3):
-            for idx in range(3):
-                write_wav(d / f"{digit}_{spk}_{idx}.wav", tone(300 + 200 * digit, 0.3 + 0.05 * idx), 8000)
+    d = write_digits(root / "digits")
     out = root / "ckpt"
     assert main(["train", "asr", "--data", str(d), "--out", str(out), "--max-steps", "3", *TINY]) == 0
     return root, d, out

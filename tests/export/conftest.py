@@ -24,8 +24,7 @@ def _series_csv(path: Path) -> Path:
 def train_all(root: Path) -> Dict[str, Path]:
     """charlm, sentiment, forecast, asr, seq2seq checkpoints (2-3 steps each, about 6 s)."""
     from rnnkit.cli.main import main
-    from rnnkit.data.audio import write_wav
-    from tests.fixtures.asr import tone
+    from tests.fixtures.asr import write_digits
     from tests.fixtures.sentiment import synthetic_reviews, write_csv
     from tests.fixtures.seq2seq import toy_pairs
     from tests.util import make_text, tiny_train_args
@@ -43,12 +42,7 @@ def train_all(root: Path) -> Dict[str, Path]:
     assert main(["train", "forecast", "--data", str(_series_csv(root / "series.csv")), "--time", "date",
                  "--target", "temp", "--covariates", "hum", "--hidden", "4", "--lookback", "5", "--horizon", "3",
                  "--batch-size", "4", "--max-steps", "2", "--out", str(out["forecast"]), *Q]) == 0
-    d = root / "digits"
-    d.mkdir()
-    for spk in ("anna", "bob"):
-        for digit in (1, 2, 3):
-            for idx in range(3):
-                write_wav(d / f"{digit}_{spk}_{idx}.wav", tone(300 + 200 * digit, 0.3 + 0.05 * idx), 8000)
+    d = write_digits(root / "digits")
     out["asr"] = root / "asr"
     assert main(["train", "asr", "--data", str(d), "--out", str(out["asr"]), "--max-steps", "2", "--hidden", "8",
                  "--layers", "1", "--conv-channels", "2", "--n-mels", "16", "--batch-size", "4",

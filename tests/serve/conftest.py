@@ -14,7 +14,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
 from rnnkit.cli.main import main  # noqa: E402
-from tests.fixtures.asr import tone  # noqa: E402
+from tests.fixtures.asr import write_digits  # noqa: E402
 from tests.fixtures.forecast import daily_frame  # noqa: E402
 from tests.fixtures.sentiment import synthetic_reviews, write_csv  # noqa: E402
 from tests.fixtures.seq2seq import toy_pairs  # noqa: E402
@@ -52,14 +52,7 @@ def _forecast(root: Path) -> Path:
 
 
 def _asr(root: Path) -> Path:
-    from rnnkit.data.audio import write_wav
-
-    d = root / "digits"
-    d.mkdir()
-    for spk in ("anna", "bob"):
-        for digit in (1, 2, 3):
-            for idx in range(3):
-                write_wav(d / f"{digit}_{spk}_{idx}.wav", tone(300 + 200 * digit, 0.3 + 0.05 * idx), 8000)
+    d = write_digits(root / "digits")
     out = root / "asr"
     assert main(["train", "asr", "--data", str(d), "--out", str(out), "--max-steps", "2", "--hidden", "8", "--layers", "1",
                  "--conv-channels", "2", "--n-mels", "16", "--batch-size", "4", "--val-every", "2",

@@ -194,8 +194,11 @@ def savefig(fig, path: PathLike, dpi: int = 110) -> Path:
 
 
 def stdin_text() -> str:
-    """All of standard input as text (``--input -``)."""
+    """All of standard input as UTF-8 text (``--input -``); other bytes are refused, not replaced."""
+    raw = getattr(sys.stdin, "buffer", None)
     try:
-        return sys.stdin.read()
+        if raw is None:  # a text stream without bytes underneath (tests, embedding applications)
+            return sys.stdin.read()
+        return raw.read().decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UserError(f"-: standard input is not UTF-8 text (byte {e.start})") from None
+        raise UserError(f"standard input is not UTF-8 text (byte {e.start})") from None

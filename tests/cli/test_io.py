@@ -96,3 +96,16 @@ def test_transcribe_writes_the_rows_done_before_a_stop(tiny, capsys, tmp_path):
     pd.DataFrame({"path": [str(folder / "a00.wav")], "speaker": ["anna"]}).to_csv(manifest, index=False)
     rc, out, _ = run(capsys, ["transcribe", str(tiny["asr"]), "--input", str(manifest), "--json"])
     assert rc == 0 and json.loads(out)["file"].endswith("a00.wav")
+
+
+def test_stdin_must_be_utf8_and_empty_stdin_is_named(tiny):
+    import os
+    import subprocess
+    import sys as _sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [_sys.executable, "-m", "rnnkit.cli.main", "predict", str(tiny["sentiment"]), "--input", "-"]
+    bad = subprocess.run(cmd, input=b"\xff\xfe bad\n", capture_output=True, timeout=120, env=env)
+    assert bad.returncode == 2 and bad.stderr.decode().strip() == "rnnkit: error: standard input is not UTF-8 text (byte 0)"
+    empty = subprocess.run(cmd, input=b"", capture_output=True, timeout=120, env=env)
+    assert empty.returncode == 2 and b"standard input: no texts to classify" in empty.stderr

@@ -63,7 +63,7 @@ def cmd_predict(args) -> int:
     set_threads(args.threads)
     df, col = _rows(args, model)
     if len(df) == 0:
-        raise DataError(f"{args.input}: no texts to classify")
+        raise DataError(f"{'standard input' if args.input == '-' else args.input}: no texts to classify")
     texts = df[col].tolist()
     labels, best, probs = [], [], {n: [] for n in model.labels}
 

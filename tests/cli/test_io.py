@@ -55,6 +55,15 @@ def test_bad_rows_stop_with_file_and_line_or_are_skipped(tiny, capsys, tmp_path)
     assert rc == 2 and "in.jsonl, line 2: not a JSON object" in err
     rc, out, _ = run(capsys, ["predict", ck, "--input", str(jl), "--on-error", "skip", "--json"])
     assert rc == 0 and json.loads(out)["k"] == 1
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n", encoding="utf-8")
+    rc, _, err = run(capsys, ["predict", ck, "--input", str(empty)])
+    assert rc == 2 and "empty.csv: empty (nothing to read)" in err
+    bom = tmp_path / "bom.csv"  # a BOM, CRLF line ends, quoted separators and newlines
+    bom.write_bytes(b'\xef\xbb\xbfid,text\r\n1,"superb, fun"\r\n2,"dull\nand tedious"\r\n')
+    rc, out, _ = run(capsys, ["predict", ck, "--input", str(bom), "--json"])
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert rc == 0 and [r["id"] for r in rows] == ["1", "2"] and rows[1]["text"] == "dull\nand tedious"
 
 
 @pytest.mark.parametrize("verb_args", [

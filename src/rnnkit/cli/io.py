@@ -112,6 +112,8 @@ def read_table(path: str, text_col: Optional[str], sep: Optional[str], header: b
 
     text = read_input_text(path)
     name = "standard input" if path == "-" else path
+    if not text.strip():
+        raise DataError(f"{name}: empty (nothing to read)")
     if Path(path).suffix.lower() == ".jsonl":
         rows = []
         for i, line in enumerate(text.splitlines(), 1):

@@ -117,4 +117,4 @@ def test_stdin_must_be_utf8_and_empty_stdin_is_named(tiny):
     bad = subprocess.run(cmd, input=b"\xff\xfe bad\n", capture_output=True, timeout=120, env=env)
     assert bad.returncode == 2 and bad.stderr.decode().strip() == "rnnkit: error: standard input is not UTF-8 text (byte 0)"
     empty = subprocess.run(cmd, input=b"", capture_output=True, timeout=120, env=env)
-    assert empty.returncode == 2 and b"standard input: no texts to classify" in empty.stderr
+    assert empty.returncode == 2 and b"standard input: empty (nothing to read)" in empty.stderr

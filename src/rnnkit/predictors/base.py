@@ -9,6 +9,7 @@ training in a notebook).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Optional, Sequence, Union
 
@@ -17,7 +18,7 @@ from ..errors import InputError
 PathLike = Union[str, Path]
 
 
-class Predictor:
+class Predictor(ABC):
     """Base class: ``task``, ``config``, ``path``, :meth:`info`, :meth:`evaluate`."""
 
     task: ClassVar[str] = ""
@@ -75,8 +76,9 @@ class Predictor:
         where = f" from {self.path}" if self.path else ""
         return f"<{type(self).__name__} {self.config.get('model', {}).get('encoder', '?')}{where}>"
 
-    def evaluate(self, **kwargs: Any) -> Dict[str, Any]:  # pragma: no cover - every task overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def evaluate(self, **kwargs: Any) -> Dict[str, Any]:
+        """The task's metrics on data: the dict ``rnnkit evaluate --json`` prints."""
 
     @staticmethod
     def summary(metrics: Dict[str, float]) -> str:

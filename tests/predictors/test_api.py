@@ -36,6 +36,8 @@ def test_load_returns_each_tasks_predictor(tiny):
         assert type(m) is want[task] and m.task == task and m.config["task"] == task and m.path == path
         info = m.info()
         assert info["task"] == task and info["backend"] == "torch" and info["encoder"] and info["global_step"] > 0
+        assert info["parameters"] == sum(p.numel() for mod in ([m.net.encoder, m.net.task] if task != "charlm"
+                                                              else m.net.modules()) for p in mod.parameters())
     # a periodic checkpoint directory loads the same way
     step = sorted((tiny["charlm"] / "checkpoints").glob("step-*"))[-1]
     assert rnnkit.load(step).sample("KING", 20, temperature=0, seed=0) == rnnkit.load(tiny["charlm"]).sample(

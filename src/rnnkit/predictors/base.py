@@ -31,6 +31,7 @@ class Predictor(ABC):
         self.config = config
         self.net = net
         self.path = Path(path) if path is not None else None
+        self.parameters: Optional[int] = None  # weights counted when built from a checkpoint or modules
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -39,7 +40,9 @@ class Predictor(ABC):
 
         ckpt = ckpt_io.load_checkpoint(Path(path), expect_task=[cls.task])
         try:
-            return cls(ckpt.config, cls.torch_net(ckpt.config, ckpt.weights, device, str(path)), path=path)
+            pred = cls(ckpt.config, cls.torch_net(ckpt.config, ckpt.weights, device, str(path)), path=path)
+            pred.parameters = parameter_count(pred.net, ckpt.config, ckpt.weights)
+            return pred
         except (KeyError, TypeError, AttributeError) as e:  # a config.json without what its task writes
             raise ckpt_io.config_error(str(path), ckpt.config, e) from None
 
@@ -48,7 +51,9 @@ class Predictor(ABC):
         """A predictor over modules in memory (``config`` as a checkpoint's ``config.json`` holds it)."""
         weights = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
         weights.update({f"task.{k}": v.detach().cpu().numpy() for k, v in task.state_dict().items()})
-        return cls(config, cls.torch_net(config, weights, "cpu", "modules"))
+        pred = cls(config, cls.torch_net(config, weights, "cpu", "modules"))
+        pred.parameters = parameter_count(pred.net, config, weights)
+        return pred
 
     @classmethod
     def torch_net(cls, config: Dict[str, Any], weights: Dict[str, Any], device: str, where: str) -> Any:
@@ -68,7 +73,7 @@ class Predictor(ABC):
         source = data.get("data") or data.get("corpus") or (data.get("spec") or {}).get("data")
         return {"name": self.path.name if self.path else None, "task": self.task, "backend": self.backend,
                 "encoder": model.get("encoder"), "hidden_size": model.get("hidden_size"),
-                "num_layers": model.get("num_layers"), "parameters": self.config.get("parameters"),
+                "num_layers": model.get("num_layers"), "parameters": self.parameters,
                 "data": source, "global_step": self.config.get("global_step"),
                 "metrics": self.config.get("metrics", {})}
 
@@ -88,6 +93,18 @@ class Predictor(ABC):
     def describe(self, result: Dict[str, Any]) -> str:
         """``evaluate()``'s result as the lines ``rnnkit evaluate`` prints."""
         return str(result)
+
+
+def parameter_count(net: Any, config: Dict[str, Any], weights: Dict[str, Any]) -> int:
+    """Trainable numbers of a model, each shared (tied) tensor once: from the net's modules when
+    it holds them, else from the weights (a tied output layer counted once)."""
+    modules = [getattr(net, "encoder", None), getattr(net, "task", None)]
+    if all(m is not None for m in modules):
+        return int(sum({id(p): p.numel() for m in modules for p in m.parameters()}.values()))
+    total = sum(int(v.size) for v in weights.values())
+    if config.get("model", {}).get("tie_weights") and "task.head.weight" in weights:
+        total -= int(weights["task.head.weight"].size)
+    return total
 
 
 def set_threads(threads: Optional[int]) -> None:

@@ -102,7 +102,10 @@ def test_translate_bad_inputs(trained, capsys, tmp_path):
     _one_line_error(capsys, main(["translate", str(out)]), "nothing to translate")
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n", encoding="utf-8")
-    _one_line_error(capsys, main(["translate", str(out), "--input", str(empty)]), "no text to translate")
+    _one_line_error(capsys, main(["translate", str(out), "--input", str(empty)]), "empty.txt: empty (nothing to read)")
+    blank = tmp_path / "blank.txt"
+    blank.write_text("  \n \n", encoding="utf-8")  # lines, but no text in any of them
+    _one_line_error(capsys, main(["translate", str(out), "--input", str(blank)]), "empty (nothing to read)")
     with pytest.raises(SystemExit) as e:  # argparse's own one-line error
         main(["translate", str(out), "x", "--beam", "0"])
     _one_line_error(capsys, e.value.code, "--beam must be >= 1")

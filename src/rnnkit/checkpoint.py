@@ -34,6 +34,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from .checkpoint_schema import check_config, check_weights
+from .fileio import replace_dir
 from .errors import CheckpointError, UserError, shown
 from .fileio import check_input, read_bytes_capped
 
@@ -134,13 +135,7 @@ def write_checkpoint_dir(
             _write_bytes(tmp / TRAIN_META_FILE, _json_bytes(train_meta))
         _write_bytes(tmp / CONFIG_FILE, _json_bytes(config))
         _fsync_dir(tmp)
-        if target.exists():
-            old = target.with_name(f".old-{target.name}-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace_dir(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

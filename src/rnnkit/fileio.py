@@ -185,6 +185,23 @@ def write_with(path: PathLike, writer: Callable[[str], None], suffix: str = "") 
     return p
 
 
+def replace_dir(tmp: PathLike, target: PathLike) -> Path:
+    """Put the complete directory ``tmp`` in place of ``target`` (new or existing): the old one
+    is renamed aside first (``.old-NAME-PID``, which checkpoint recovery knows), so ``target``
+    is never missing or half-deleted for a concurrent reader; the old copy is removed last."""
+    import shutil
+
+    tmp, target = Path(tmp), Path(target)
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
 def savefig(fig, path: PathLike, dpi: int = 110) -> Path:
     """``fig.savefig`` through :func:`write_with` (the format from the suffix; PNG by default)."""
     p = Path(path)

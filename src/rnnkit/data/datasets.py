@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from ..errors import DataError
+from ..fileio import replace_dir
 
 
 @dataclass(frozen=True)
@@ -150,9 +151,7 @@ def safe_extract(archive: Path, target: Path) -> Path:
                     tar.extractall(tmp, filter="data")
                 else:
                     tar.extractall(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        replace_dir(tmp, target)  # never a moment without target for a reader
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

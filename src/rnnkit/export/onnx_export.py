@@ -41,6 +41,7 @@ from torch import nn
 
 from .. import checkpoint as C
 from ..errors import CheckpointError, ExportError
+from ..fileio import replace_dir
 from . import graphs as G
 from .layout import FORMAT, GRAPH_FILES, OPSET
 
@@ -239,9 +240,7 @@ def export_onnx(ck: Path, out: Path, overwrite: bool = False, check: bool = True
 
             section["self_check"] = self_check(tmp, ckpt.config, encoder, task)
             (tmp / C.CONFIG_FILE).write_text(json.dumps(exported, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_dir(tmp, out)  # never a moment without out for a reader
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -89,7 +89,7 @@ def bench_training(rounds: int, steps: int, threads: int):
         return B * T / float(np.mean(gaps))
 
     def raw_round():
-        from rnnkit.data.streams import StreamLayout
+        from rnnkit.reference.streams import StreamLayout
 
         torch.manual_seed(0)
         emb = torch.nn.Embedding(len(corpus.vocab), E)

@@ -26,7 +26,7 @@ RULES = {
     # package: (allowed third-party top-level modules or None for any, forbidden rnnkit subpackages)
     "reference": ({"numpy"}, {"layers", "data", "tasks", "diagnostics", "training", "cli", "export", "predictors"}),
     "layers": ({"torch"}, {"reference", "data", "tasks", "diagnostics", "training", "cli", "export", "predictors"}),
-    "data": (None, {"layers", "tasks", "diagnostics", "training", "cli", "export", "predictors"}),
+    "data": (None, {"reference", "layers", "tasks", "diagnostics", "training", "cli", "export", "predictors"}),
     "tasks": (None, {"training", "cli", "export", "predictors"}),
     "diagnostics": (None, {"training", "cli", "export"}),
     "training": (None, {"cli"}),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnkit.data.streams import StreamLayout
+from rnnkit.reference.streams import StreamLayout
 from rnnkit.data.text import CharVocab, count_unknown, encode_corpus
 from rnnkit.errors import DataError
 

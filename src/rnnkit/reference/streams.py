@@ -9,7 +9,7 @@ and the hidden state can be carried (detached) from one batch to the next::
 
 Window ``i`` of stream ``b`` starts at ``b * ((N - 1) // B) + i * T``. This is the one
 layout of every engine: the NumPy reference trainer (``reference/charlm.py``), the NumPy
-engine and the torch data modules (which import it through ``rnnkit.data.streams``), so a
+engine and the torch data modules, so a
 window index is the same data position everywhere and runs move between engines.
 """
 

@@ -83,7 +83,7 @@ def score_ids(encoder: Encoder, task: CharLMTask, ids: np.ndarray, n_streams: in
     Every id but the first ``n_streams`` (stream starts) and a remainder of < ``n_streams``
     is predicted exactly once. Returns ``(nats_per_char, n_predicted)``.
     """
-    from ..data.streams import StreamLayout
+    from ..reference.streams import StreamLayout
 
     was_training = encoder.training, task.training
     encoder.eval(), task.eval()

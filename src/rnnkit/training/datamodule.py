@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from ..data.streams import StreamLayout
+from ..reference.streams import StreamLayout
 
 
 class TrainWindows(IterableDataset):

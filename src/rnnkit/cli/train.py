@@ -65,7 +65,7 @@ def cmd_train(args) -> int:
             from ..training.run import train
         summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
     except Interrupted as e:
-        if "before training started" in str(e):
+        if not getattr(e, "resumable", True):
             raise
         raise Interrupted(f"{e}; continue with: {resume_command(args, cfg, cfg.run.out or args.resume)}") from None
     finally:

@@ -80,4 +80,6 @@ def refuse_if_pending(what: str = "training") -> None:
     if sig is not None:
         from ..errors import Interrupted
 
-        raise Interrupted(f"stopped by {signal.Signals(sig).name} before {what} started; nothing was written")
+        e = Interrupted(f"stopped by {signal.Signals(sig).name} before {what} started; nothing was written")
+        e.resumable = False  # nothing was saved: no resume command to print
+        raise e
